@@ -1,0 +1,264 @@
+"""Command-line flags that every recipe shares, and the run config they produce.
+
+A recipe adds its own flags next to these:
+
+    parser = argparse.ArgumentParser(description="Sentiment classification.")
+    add_training_flags(parser, name="sentiment", epochs=5)
+    parser.add_argument("--model", choices=["bow", "cnn", "rnn"], default="cnn", ...)
+    args = parser.parse_args()
+    strategy = setup_runtime(args)           # --cpu-devices, --strategy, --seed, in that order
+    config = training_config_from_args(args, monitor="val_accuracy", monitor_mode="max")
+    save_run_config(os.path.join(args.run_dir, "run_config.json"), run_config(args))
+
+TensorFlow is only imported by `setup_runtime`, so `--help` and flag errors stay fast.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import sys
+import tempfile
+
+STRATEGY_CHOICES = ("auto", "one_device", "mirrored", "multi_worker")
+LR_SCHEDULE_CHOICES = ("constant", "cosine", "linear")
+OPTIMIZER_CHOICES = ("adam", "adamw", "sgd", "rmsprop")
+MIXED_PRECISION_CHOICES = ("off", "mixed_float16", "mixed_bfloat16")
+JIT_COMPILE_CHOICES = ("auto", "on", "off")
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}")
+    return value
+
+
+def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=1e-3, patience=3):
+    """Adds the flags shared by all recipes to `parser` and returns the flag group.
+
+    Args:
+        parser: an `argparse.ArgumentParser`.
+        name: the recipe's name; the defaults of `--export-dir` and `--run-dir` are
+            `saved_models/<name>` and `runs/<name>`.
+        epochs, batch_size, learning_rate, patience: the recipe's defaults for these flags.
+    """
+    group = parser.add_argument_group("training and export (shared by all recipes)")
+    group.add_argument(
+        "--data",
+        default=None,
+        metavar="PATH",
+        help="training data; the recipe documents the formats it reads "
+        "(default: the recipe's built-in sample)",
+    )
+    group.add_argument(
+        "--epochs", type=positive_int, default=epochs, help="passes over the training data "
+        "(default: %(default)s)"
+    )
+    group.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=batch_size,
+        help="GLOBAL batch size: examples per optimizer step over all devices and workers, "
+        "split evenly among the replicas; the learning rate is not rescaled "
+        "(default: %(default)s)",
+    )
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed Python, NumPy, TensorFlow and Keras and turn on deterministic ops, so that "
+        "a CPU run is repeatable (default: %(default)s, i.e. not seeded)",
+    )
+    group.add_argument(
+        "--export-dir",
+        default=os.path.join("saved_models", name),
+        metavar="DIR",
+        help="base directory of the SavedModel export; each export goes to a new integer "
+        "version DIR/<version>/ (default: %(default)s)",
+    )
+    group.add_argument(
+        "--run-dir",
+        default=os.path.join("runs", name),
+        metavar="DIR",
+        help="checkpoints (DIR/checkpoints), TensorBoard logs (DIR/logs) and the backup an "
+        "interrupted run resumes from (DIR/backup) (default: %(default)s)",
+    )
+    group.add_argument(
+        "--strategy",
+        choices=STRATEGY_CHOICES,
+        default="auto",
+        help="tf.distribute strategy: auto = MirroredStrategy when several GPUs are visible, "
+        "else one device; multi_worker reads the cluster from TF_CONFIG (default: %(default)s)",
+    )
+    group.add_argument(
+        "--cpu-devices",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="split the CPU into N logical devices, e.g. to try --strategy mirrored without "
+        "GPUs (default: %(default)s, i.e. TensorFlow's default)",
+    )
+    group.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=learning_rate,
+        help="peak learning rate (default: %(default)s)",
+    )
+    group.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULE_CHOICES,
+        default="constant",
+        help="learning-rate schedule over the whole run; cosine and linear decay to 0 "
+        "(default: %(default)s)",
+    )
+    group.add_argument(
+        "--optimizer", choices=OPTIMIZER_CHOICES, default="adam",
+        help="optimizer (default: %(default)s)",
+    )
+    group.add_argument(
+        "--clipnorm",
+        type=positive_float,
+        default=None,
+        help="clip gradients to this global norm, computed over all weights together "
+        "(default: %(default)s, i.e. no clipping)",
+    )
+    group.add_argument(
+        "--mixed-precision",
+        choices=MIXED_PRECISION_CHOICES,
+        default="off",
+        help="Keras mixed-precision policy: mixed_float16 for GPUs, mixed_bfloat16 for CPUs "
+        "and recent accelerators (default: %(default)s)",
+    )
+    group.add_argument(
+        "--jit-compile",
+        choices=JIT_COMPILE_CHOICES,
+        default="auto",
+        help="compile training steps with XLA; auto lets Keras decide (on for a single GPU) "
+        "(default: %(default)s)",
+    )
+    group.add_argument(
+        "--patience",
+        type=positive_int,
+        default=patience,
+        help="stop after this many epochs without improvement on the dev set and keep the best "
+        "epoch's weights (default: %(default)s)",
+    )
+    return group
+
+
+def training_config_from_args(args, *, monitor="val_loss", monitor_mode="min", **overrides):
+    """Returns the `nlpkit.training.TrainingConfig` that the parsed shared flags describe.
+
+    Args:
+        args: the `argparse.Namespace` from a parser set up by `add_training_flags`.
+        monitor, monitor_mode: the dev metric early stopping watches and whether `"max"` or
+            `"min"` is better (recipe-specific, so not a flag).
+        **overrides: other `TrainingConfig` fields.
+    """
+    from nlpkit.training import TrainingConfig
+
+    jit_compile = {"auto": "auto", "on": True, "off": False}[args.jit_compile]
+    return TrainingConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule,
+        optimizer=args.optimizer,
+        clipnorm=args.clipnorm,
+        mixed_precision=None if args.mixed_precision == "off" else args.mixed_precision,
+        jit_compile=jit_compile,
+        run_dir=args.run_dir,
+        seed=args.seed,
+        monitor=monitor,
+        monitor_mode=monitor_mode,
+        patience=args.patience,
+        **overrides,
+    )
+
+
+def setup_runtime(args):
+    """Applies `--cpu-devices`, `--strategy` and `--seed`; returns the strategy.
+
+    Call it right after parsing, before the program creates any tensor: the logical CPU split and
+    `MultiWorkerMirroredStrategy` are only possible before TensorFlow initialises its runtime.
+    """
+    from nlpkit.training import configure_cpu_devices, enable_repeatable_runs, make_strategy
+
+    configure_cpu_devices(args.cpu_devices)
+    strategy = make_strategy(args.strategy)
+    if args.seed is not None:
+        enable_repeatable_runs(args.seed)
+    return strategy
+
+
+def run_config(args, **extra):
+    """A JSON-ready record of a run: every flag, the command line and library versions.
+
+    Args:
+        args: the parsed `argparse.Namespace`.
+        **extra: more entries, e.g. the vocabulary size or the labels.
+    """
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("nlpkit", "tensorflow", "keras", "tensorflow-text"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "flags": dict(sorted(vars(args).items())),
+        "command": [os.path.basename(sys.argv[0])] + sys.argv[1:],
+        "versions": versions,
+        **extra,
+    }
+
+
+def _json_ready(value, where):
+    if isinstance(value, pathlib.PurePath):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(key): _json_ready(item, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise TypeError(f"run config entry {where} is a {type(value).__name__}, not JSON: {value!r}")
+
+
+def save_run_config(path, config):
+    """Writes `config` as indented JSON to `path` (written to a temporary file, then renamed).
+
+    Raises:
+        TypeError: an entry is not JSON (paths are written as strings); nothing is written.
+    """
+    text = json.dumps(_json_ready(config, "config"), indent=2, sort_keys=True) + "\n"
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".run_config-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a config is meant to be read
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return str(path)

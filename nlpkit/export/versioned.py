@@ -1,0 +1,105 @@
+"""Versioned, all-or-nothing SavedModel exports: `<export_base>/<version>/`.
+
+TensorFlow Serving watches a model's base directory and loads the highest integer-named
+subdirectory as soon as it appears, so a version directory must never be visible half-written.
+`export_model` writes into a temporary `.incomplete-*` directory in the same parent (Serving
+ignores names that are not integers) and renames it to the version number only when everything,
+the run config included, has been written. A rename within one file system is atomic, and an
+existing version is never overwritten.
+
+If the process is killed in the middle, an `.incomplete-*` directory stays behind; it is harmless
+and can be deleted.
+
+Layout of one export:
+
+    saved_models/sentiment/3/saved_model.pb
+    saved_models/sentiment/3/variables/...
+    saved_models/sentiment/3/assets/labels.txt
+    saved_models/sentiment/3/assets.extra/run_config.json
+
+`assets.extra/` is the SavedModel directory for files that the model does not load but that belong
+to this version (Serving reads only its own warm-up file there), so the config travels with the
+exact model it describes.
+"""
+
+import os
+import shutil
+import tempfile
+
+from nlpkit.cli import save_run_config
+from nlpkit.training.strategy import chief_write_dir, is_chief
+
+INCOMPLETE_PREFIX = ".incomplete-"
+RUN_CONFIG_PATH = os.path.join("assets.extra", "run_config.json")
+
+
+def existing_versions(export_base):
+    """Sorted integer versions under `export_base` (empty if it does not exist)."""
+    if not os.path.isdir(export_base):
+        return []
+    return sorted(
+        int(name)
+        for name in os.listdir(export_base)
+        if name.isdigit() and os.path.isdir(os.path.join(export_base, name))
+    )
+
+
+def next_version(export_base):
+    """The next free version: one more than the highest existing one, or 1."""
+    versions = existing_versions(export_base)
+    return versions[-1] + 1 if versions else 1
+
+
+def _write_export(archive, directory, run_config):
+    archive.write_out(directory, verbose=False)
+    if run_config is not None:
+        save_run_config(os.path.join(directory, RUN_CONFIG_PATH), run_config)
+
+
+def export_model(archive, export_base, *, version=None, run_config=None, chief=None):
+    """Writes `archive` as the SavedModel `<export_base>/<version>/`, all or nothing.
+
+    Args:
+        archive: a `keras.export.ExportArchive` with its endpoints added (the first, or the one
+            named `serving_default`, is what TensorFlow Serving calls).
+        export_base: the model's base directory, e.g. `saved_models/sentiment`.
+        version: a positive integer; `None` takes `next_version(export_base)`. An existing
+            version is never overwritten.
+        run_config: optional JSON-ready dict written to `<version>/assets.extra/run_config.json`.
+        chief: whether this process is the chief; `None` asks `is_chief()`. Under
+            multi-worker training every worker must call `export_model` (saving can involve
+            collective ops); the others write to a temporary directory that is removed.
+
+    Returns:
+        The path of the new version directory on the chief, `None` on other workers.
+
+    Raises:
+        ValueError: `version` is not a positive integer.
+        FileExistsError: `<export_base>/<version>` already exists.
+    """
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or version < 1
+    ):
+        raise ValueError(f"version must be a positive integer, got {version!r}")
+    chief = is_chief() if chief is None else chief
+    if not chief:
+        with chief_write_dir(export_base, chief=False) as scratch:
+            _write_export(archive, os.path.join(scratch, "export"), run_config)
+        return None
+
+    os.makedirs(export_base, exist_ok=True)
+    version = next_version(export_base) if version is None else version
+    target = os.path.join(str(export_base), str(version))
+    if os.path.lexists(target):
+        raise FileExistsError(f"{target} already exists; an export never overwrites a version")
+    staging = tempfile.mkdtemp(prefix=INCOMPLETE_PREFIX, dir=export_base)
+    try:
+        _write_export(archive, staging, run_config)
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; a server may run as another user
+        if os.path.lexists(target):
+            raise FileExistsError(f"{target} appeared while exporting; not overwriting it")
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

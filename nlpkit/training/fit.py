@@ -1,0 +1,314 @@
+"""One place that builds, compiles and fits a model under a `tf.distribute` strategy.
+
+Batch size semantics: `TrainingConfig.batch_size` is the *global* batch, the number of examples
+that make one optimizer step, whatever the number of replicas. `train` batches the examples with it
+and `tf.distribute` splits every batch among the `strategy.num_replicas_in_sync` replicas, so each
+replica sees `batch_size / replicas` examples. The learning rate is used as given: it is never
+rescaled for the number of replicas.
+
+Example:
+
+    def build_model():
+        return keras.Sequential([keras.Input((None,), dtype="int32"),
+                                 keras.layers.Embedding(100, 8),
+                                 keras.layers.GlobalAveragePooling1D(),
+                                 keras.layers.Dense(2, activation="softmax")])
+
+    config = TrainingConfig(epochs=3, batch_size=32, run_dir="runs/demo",
+                            monitor="val_accuracy", monitor_mode="max")
+    result = train(build_model, train_examples, config,
+                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                   dev_data=dev_examples)
+"""
+
+import contextlib
+import dataclasses
+import math
+import os
+import shutil
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nlpkit.training.callbacks import training_callbacks
+from nlpkit.training.strategy import chief_write_dir, is_chief, make_strategy
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+LEARNING_RATE_SCHEDULES = ("constant", "cosine", "linear")
+MIXED_PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """How to train: everything the shared command-line flags control.
+
+    Attributes:
+        epochs: number of passes over the training data.
+        batch_size: the global batch size (examples per optimizer step, over all replicas).
+        learning_rate: peak learning rate, never rescaled for the number of replicas.
+        lr_schedule: `"constant"`, `"cosine"` (cosine decay to 0 over the whole run) or `"linear"`
+            (linear decay to 0 over the whole run).
+        optimizer: one of `OPTIMIZERS`.
+        clipnorm: if set, gradients are clipped so that their global norm (over all weights
+            together) is at most this (Keras' `global_clipnorm`).
+        mixed_precision: `None`, `"mixed_float16"` (GPUs) or `"mixed_bfloat16"` (CPUs, TPUs,
+            recent GPUs). The model is built under this Keras dtype policy; `mixed_float16` gets
+            loss scaling from Keras automatically. Keep the model's last layer in float32.
+        jit_compile: `"auto"` (Keras' choice: XLA on GPUs without tf.distribute), `True` or
+            `False`.
+        run_dir: where checkpoints, TensorBoard logs and the resume backup go.
+        seed: shuffling seed of the training data; full repeatability also needs
+            `enable_repeatable_runs(seed)` at program start.
+        monitor: dev metric for early stopping, e.g. `"val_accuracy"`; `None` disables it.
+        monitor_mode: `"max"` if larger `monitor` is better, else `"min"`.
+        patience: epochs without improvement of `monitor` before stopping.
+        shuffle_buffer: size of the shuffle buffer for the training examples.
+        verbose: `fit`'s verbosity on the chief (`"auto"`, 0, 1 = progress bar, 2 = one line per
+            epoch); other workers are silent.
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    optimizer: str = "adam"
+    clipnorm: float | None = None
+    mixed_precision: str | None = None
+    jit_compile: str | bool = "auto"
+    run_dir: str = os.path.join("runs", "default")
+    seed: int | None = None
+    monitor: str | None = "val_loss"
+    monitor_mode: str = "min"
+    patience: int = 3
+    shuffle_buffer: int = 10_000
+    verbose: str | int = "auto"
+
+    def __post_init__(self):
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.learning_rate > 0:
+            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.lr_schedule not in LEARNING_RATE_SCHEDULES:
+            problems.append(
+                f"lr_schedule must be one of {LEARNING_RATE_SCHEDULES}, got {self.lr_schedule!r}"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {tuple(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.clipnorm is not None and not self.clipnorm > 0:
+            problems.append(f"clipnorm must be > 0, got {self.clipnorm}")
+        if self.mixed_precision not in (None,) + MIXED_PRECISION_POLICIES:
+            problems.append(
+                f"mixed_precision must be None or one of {MIXED_PRECISION_POLICIES}, "
+                f"got {self.mixed_precision!r}"
+            )
+        if self.jit_compile not in ("auto", True, False):
+            problems.append(f"jit_compile must be 'auto', True or False, got {self.jit_compile!r}")
+        if self.monitor_mode not in ("min", "max"):
+            problems.append(f"monitor_mode must be 'min' or 'max', got {self.monitor_mode!r}")
+        if problems:
+            raise ValueError("invalid training config: " + "; ".join(problems))
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns.
+
+    Attributes:
+        model: the trained, compiled model (best dev epoch when early stopping is on).
+        history: `History.history` of this call: per-epoch `loss`, metrics, `val_*` (a resumed
+            run only lists the epochs it ran).
+        steps_per_epoch: optimizer steps per epoch (= ceil(examples / global batch size)).
+        strategy: the strategy the model was built under.
+    """
+
+    model: keras.Model
+    history: dict
+    steps_per_epoch: int
+    strategy: tf.distribute.Strategy
+
+
+def enable_repeatable_runs(seed):
+    """Makes a run repeatable: same seed, same CPU, same weights.
+
+    Seeds Python, NumPy, TensorFlow and Keras (`keras.utils.set_random_seed`) and turns on
+    TensorFlow's deterministic ops (`tf.config.experimental.enable_op_determinism`), which can make
+    some ops slower or unavailable on GPUs. Global process state: call it from a program's entry
+    point (the `--seed` flag does), never from library code.
+    """
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def batch_examples(dataset, global_batch_size, *, shuffle=False, seed=None, shuffle_buffer=10_000):
+    """Shuffles (optionally) and pads unbatched `(features, label)` examples into global batches.
+
+    Auto-sharding is set to DATA so that, under multi-worker training, each worker takes its own
+    share of every global batch whatever the source of the dataset (files or memory).
+    """
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.padded_batch(global_batch_size)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def count_batches(dataset):
+    """Number of batches in a finite dataset (iterates it once if tf.data cannot tell)."""
+    count = int(dataset.cardinality())
+    if count == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("the training dataset is infinite; train() needs a finite dataset")
+    if count == tf.data.UNKNOWN_CARDINALITY:
+        count = int(dataset.reduce(np.int64(0), lambda total, _: total + 1))
+    if count == 0:
+        raise ValueError("the training dataset is empty")
+    return count
+
+
+def learning_rate_schedule(config, total_steps):
+    """The learning rate (a float or a Keras schedule) for `config` over `total_steps` steps."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps)
+    return keras.optimizers.schedules.PolynomialDecay(
+        config.learning_rate, total_steps, end_learning_rate=0.0, power=1.0
+    )
+
+
+def make_optimizer(config, total_steps):
+    """The optimizer `config` asks for, with its schedule and global-norm gradient clipping."""
+    kwargs = {"learning_rate": learning_rate_schedule(config, total_steps)}
+    if config.clipnorm is not None:
+        kwargs["global_clipnorm"] = config.clipnorm
+    return OPTIMIZERS[config.optimizer](**kwargs)
+
+
+@contextlib.contextmanager
+def _dtype_policy(name):
+    """Builds layers under Keras dtype policy `name` (if any) and restores the previous one."""
+    previous = keras.config.dtype_policy()
+    if name is not None:
+        keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def train(
+    build_model,
+    train_data,
+    config,
+    *,
+    loss,
+    metrics=(),
+    dev_data=None,
+    strategy=None,
+    callbacks=(),
+    chief=None,
+):
+    """Builds the model under `strategy`, compiles it and fits it with the standard callbacks.
+
+    Running `train` again with the same `config.run_dir` after an interruption resumes from the
+    last completed epoch (see `training_callbacks`).
+
+    Args:
+        build_model: a callable returning a new, uncompiled `keras.Model` that maps a batch of
+            features to predictions; called inside `strategy.scope()` and the dtype policy.
+        train_data: a finite `tf.data.Dataset` of *unbatched* `(features, label)` examples;
+            `train` shuffles it and batches it with the global batch size (padding
+            variable-length features with 0).
+        config: a `TrainingConfig`.
+        loss: a Keras loss (name or object) for `compile`.
+        metrics: Keras metrics for `compile`; on the dev set they appear as `val_<name>`.
+        dev_data: optional unbatched `(features, label)` dataset evaluated after every epoch.
+        strategy: a `tf.distribute.Strategy`; `None` uses `make_strategy("auto")`.
+        callbacks: extra callbacks, run after the standard ones.
+        chief: whether this process writes checkpoints and logs; `None` asks `is_chief()`.
+
+    Returns:
+        A `TrainResult`.
+
+    Raises:
+        ValueError: the global batch size does not split evenly among the replicas.
+        FloatingPointError: the loss became NaN or infinite (training was stopped).
+    """
+    strategy = make_strategy("auto") if strategy is None else strategy
+    chief = is_chief() if chief is None else chief
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(
+            f"the global batch size {config.batch_size} does not split evenly among "
+            f"{replicas} replicas; use a multiple of {replicas}"
+        )
+    train_batches = batch_examples(
+        train_data,
+        config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        shuffle_buffer=config.shuffle_buffer,
+    )
+    dev_batches = None if dev_data is None else batch_examples(dev_data, config.batch_size)
+    steps_per_epoch = count_batches(train_batches)
+
+    with strategy.scope(), _dtype_policy(config.mixed_precision):
+        model = build_model()
+        if not model.built:
+            # BackupAndRestore can only restore into a model whose weights exist.
+            features, _ = next(iter(train_batches.take(1)))
+            model(features)
+        model.compile(
+            optimizer=make_optimizer(config, steps_per_epoch * config.epochs),
+            loss=loss,
+            metrics=list(metrics),
+            jit_compile=config.jit_compile,
+        )
+
+    run_dir = str(config.run_dir)
+    with contextlib.ExitStack() as stack:
+        checkpoint_dir = stack.enter_context(
+            chief_write_dir(os.path.join(run_dir, "checkpoints"), chief)
+        )
+        log_dir = stack.enter_context(chief_write_dir(os.path.join(run_dir, "logs"), chief))
+        backup_dir = os.path.join(run_dir, "backup")
+        if not chief:
+            # Every worker resumes from the chief's backup but writes its own elsewhere.
+            scratch = stack.enter_context(chief_write_dir(backup_dir, chief=False))
+            if os.path.isdir(backup_dir):
+                shutil.copytree(backup_dir, scratch, dirs_exist_ok=True)
+            backup_dir = scratch
+        history = model.fit(
+            train_batches,
+            validation_data=dev_batches,
+            epochs=config.epochs,
+            shuffle=False,  # batch_examples already shuffled the examples
+            callbacks=training_callbacks(
+                checkpoint_dir=checkpoint_dir,
+                log_dir=log_dir,
+                backup_dir=backup_dir,
+                monitor=config.monitor if dev_batches is not None else None,
+                monitor_mode=config.monitor_mode,
+                patience=config.patience,
+            )
+            + list(callbacks),
+            verbose=config.verbose if chief else 0,
+        )
+    losses = history.history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        raise FloatingPointError(
+            f"training stopped: the loss became {losses[-1]} in epoch {len(losses)}; "
+            "try a lower learning rate or gradient clipping (clipnorm)"
+        )
+    return TrainResult(
+        model=model, history=history.history, steps_per_epoch=steps_per_epoch, strategy=strategy
+    )
