@@ -1,4 +1,4 @@
-"""Mask-aware aggregators: a sequence of states `(batch, time, units)` to one vector `(batch, units)`.
+"""Mask-aware aggregators: states `(batch, time, units)` to one vector per text `(batch, units)`.
 
 Every layer here reads a Keras mask (boolean `(batch, time)`, `True` = real token), so it can sit
 after `Embedding(mask_zero=True)` or a masked RNN and pick the mask up automatically. Padding never
@@ -58,21 +58,30 @@ def real_token_span(mask):
 
 
 def masked_sum(inputs, mask):
-    """Sum over time of the positions where `mask` is True. `(batch, time, units) -> (batch, units)`."""
+    """Sum over time of the positions where `mask` is True; zeros for a row with none.
+
+    `inputs` `(batch, time, units)`, boolean `mask` `(batch, time)`; returns `(batch, units)`.
+    """
     # `where` rather than multiplying by the mask: padded garbage (inf, NaN) must not leak.
     kept = ops.where(ops.expand_dims(mask, -1), inputs, ops.zeros_like(inputs))
     return ops.sum(kept, axis=1)
 
 
 def masked_mean(inputs, mask):
-    """Mean over time of the positions where `mask` is True; zeros for a row with none."""
+    """Mean over time of the positions where `mask` is True; zeros for a row with none.
+
+    `inputs` `(batch, time, units)`, boolean `mask` `(batch, time)`; returns `(batch, units)`.
+    """
     # shape: (batch, 1)
     count = ops.sum(ops.cast(mask, inputs.dtype), axis=1, keepdims=True)
     return masked_sum(inputs, mask) / ops.maximum(count, 1)
 
 
 def masked_max(inputs, mask):
-    """Max over time of the positions where `mask` is True; zeros for a row with none."""
+    """Max over time of the positions where `mask` is True; zeros for a row with none.
+
+    `inputs` `(batch, time, units)`, boolean `mask` `(batch, time)`; returns `(batch, units)`.
+    """
     # Padded positions become -inf so they lose to any real value, negative ones included.
     filled = ops.where(ops.expand_dims(mask, -1), inputs, float("-inf"))
     maximum = ops.max(filled, axis=1)
@@ -296,7 +305,9 @@ class ConcatPooling(_SequencePooling):
         self._pooling_layers = [_POOLING_BY_NAME[p](f"{p}_pooling") for p in poolings]
 
     def _pool(self, inputs, mask):
-        return ops.concatenate([layer(inputs, mask=mask) for layer in self._pooling_layers], axis=-1)
+        return ops.concatenate(
+            [layer(inputs, mask=mask) for layer in self._pooling_layers], axis=-1
+        )
 
     def compute_output_shape(self, input_shape):
         require_sequence_shape(input_shape, self.__class__.__name__)

@@ -21,26 +21,27 @@ POOLINGS = {
 }
 
 
+REFERENCE_REDUCTIONS = {
+    "last": lambda states: states[-1],
+    "first": lambda states: states[0],
+    "mean": lambda states: states.mean(axis=0),
+    "max": lambda states: states.max(axis=0),
+    "sum": lambda states: states.sum(axis=0),
+}
+
+
 def reference_pooling(name, x, mask):
     """Pools each row over its real positions only, one row at a time."""
     out = np.zeros((x.shape[0], x.shape[2]), dtype="float64")
     for b in range(x.shape[0]):
         real = np.flatnonzero(mask[b])
-        if real.size == 0:
-            continue
-        states = x[b, real].astype("float64")
-        out[b] = {
-            "last": lambda: states[-1],
-            "first": lambda: states[0],
-            "mean": lambda: states.mean(axis=0),
-            "max": lambda: states.max(axis=0),
-            "sum": lambda: states.sum(axis=0),
-        }[name]()
+        if real.size:
+            out[b] = REFERENCE_REDUCTIONS[name](x[b, real].astype("float64"))
     return out
 
 
 def random_batch(rng, batch=6, time=7, units=5):
-    """States with garbage (1e6) at padded positions and a mask with holes and an empty row."""
+    """States with garbage (1e6, NaN) at padded positions; masks with holes and an empty row."""
     x = rng.normal(size=(batch, time, units)).astype("float32")
     mask = rng.random((batch, time)) < 0.6
     mask[0] = False  # all padding
@@ -48,6 +49,7 @@ def random_batch(rng, batch=6, time=7, units=5):
     mask[2] = np.arange(time) >= 4  # left padding
     mask[3] = np.arange(time) < 2  # right padding
     x[~mask] = 1e6
+    x[3, 2:] = np.nan  # padding garbage must not leak, not even as NaN
     x[3, :2] = -np.abs(x[3, :2]) - 1.0  # all real values negative: padding must not win the max
     return x, mask
 
@@ -73,7 +75,11 @@ def test_without_mask_every_position_is_real(name):
 def test_padded_with_mask_equals_each_sequence_alone(name, side):
     rng = np.random.default_rng(2)
     lengths, time, units = [1, 3, 6], 6, 4
-    layer = ConcatPooling(("first", "last", "mean", "max", "sum")) if name == "concat" else POOLINGS[name]()
+    layer = (
+        ConcatPooling(("first", "last", "mean", "max", "sum"))
+        if name == "concat"
+        else POOLINGS[name]()
+    )
     texts = [rng.normal(size=(n, units)).astype("float32") for n in lengths]
     batch = np.full((len(lengths), time, units), 7.0, dtype="float32")
     mask = np.zeros((len(lengths), time), dtype=bool)
@@ -118,8 +124,13 @@ def test_layers_return_no_mask():
 
 @pytest.mark.parametrize(
     "layer",
-    [LastPooling(from_start=True, name="p"), MeanPooling(), MaxPooling(), SumPooling(),
-     ConcatPooling(("sum", "last"))],
+    [
+        LastPooling(from_start=True, name="p"),
+        MeanPooling(),
+        MaxPooling(),
+        SumPooling(),
+        ConcatPooling(("sum", "last")),
+    ],
     ids=lambda layer: type(layer).__name__,
 )
 def test_config_round_trip(layer):
@@ -139,7 +150,12 @@ def test_model_with_every_pooling_saves_loads_and_exports(tmp_path):
     ids = np.array([[4, 2, 9, 0], [0, 0, 0, 0], [0, 3, 0, 1]], dtype="int32")
     loaded = assert_model_saves_and_loads(model, ids, tmp_path)
     assert [type(layer).__name__ for layer in loaded.layers[2:8]] == [
-        "LastPooling", "LastPooling", "MeanPooling", "MaxPooling", "SumPooling", "ConcatPooling",
+        "LastPooling",
+        "LastPooling",
+        "MeanPooling",
+        "MaxPooling",
+        "SumPooling",
+        "ConcatPooling",
     ]
     if backend_is_tensorflow():
         assert_export_runs_without_nlpkit(model, ids, tmp_path)
@@ -153,7 +169,9 @@ def test_gradient_reaches_only_the_pooled_positions(name):
 
     rng = np.random.default_rng(5)
     x, mask = random_batch(rng)
-    x[~mask] = rng.normal(size=(int((~mask).sum()), x.shape[2]))  # finite, so a leak would show as a gradient
+    x[~mask] = rng.normal(
+        size=(int((~mask).sum()), x.shape[2])
+    )  # finite, so a leak would show as a gradient
     upstream = rng.normal(size=(x.shape[0], x.shape[2]))
     x_var = tf.Variable(x)
     with tf.GradientTape() as tape:
