@@ -1,10 +1,13 @@
 """nlpkit's layer library: recurrent cells and sequence layers, encoders and pooling aggregators."""
 
+from nlpkit.layers.bag_of_words import BagOfEmbeddings, BagOfWords
+from nlpkit.layers.conv import MultiWidthConv1D
 from nlpkit.layers.coupled_lstm import CoupledLSTM, CoupledLSTMCell
 from nlpkit.layers.gru import GRU, GRUCell
 from nlpkit.layers.lstm import LSTM, LSTMCell
 from nlpkit.layers.no_forget_gate_lstm import NoForgetGateLSTM, NoForgetGateLSTMCell
 from nlpkit.layers.peephole_lstm import PeepholeLSTM, PeepholeLSTMCell
+from nlpkit.layers.pooling import ConcatPooling, LastPooling, MaxPooling, MeanPooling, SumPooling
 from nlpkit.layers.recurrent import Recurrent
 from nlpkit.layers.recurrent_cell import RecurrentCell
 from nlpkit.layers.simple_rnn import SimpleRNN, SimpleRNNCell

@@ -1,0 +1,137 @@
+"""Text classifiers built from nlpkit's layers: token ids in, class probabilities out.
+
+One function, `build_classifier`, covers the models the sentiment recipe offers: a bag-of-words
+baseline, a bag of embeddings, Kim's (2014) multi-width CNN, and recurrent encoders with any nlpkit
+cell, bidirectional or not, one or more layers deep, with a pooling aggregator on top. The model
+takes padded token ids (0 = padding) so that the tokenizer can live in the serving graph in front of
+it (see `nlpkit.export`).
+"""
+
+import keras
+
+from nlpkit import layers
+
+ENCODERS = ("bow", "boe", "cnn", "rnn")
+
+CELLS = {
+    "simple": layers.SimpleRNN,
+    "lstm": layers.LSTM,
+    "gru": layers.GRU,
+    "peephole": layers.PeepholeLSTM,
+    "coupled": layers.CoupledLSTM,
+    "no_forget_gate": layers.NoForgetGateLSTM,
+}
+
+POOLINGS = {
+    "last": None,  # the top recurrent layer's own final state (forward and backward halves)
+    "mean": layers.MeanPooling,
+    "max": layers.MaxPooling,
+    "sum": layers.SumPooling,
+    "mean_max": lambda **kwargs: layers.ConcatPooling(("mean", "max"), **kwargs),
+}
+
+
+def build_classifier(
+    vocab_size,
+    num_classes,
+    encoder="rnn",
+    cell="lstm",
+    bidirectional=True,
+    num_layers=1,
+    pooling="last",
+    embedding_dim=128,
+    units=128,
+    filters=100,
+    widths=(3, 4, 5),
+    bow_mode="tf_idf",
+    dropout=0.5,
+    recurrent_dropout=0.0,
+    name="classifier",
+):
+    """Builds a Keras classifier from token ids `(batch, time)` to probabilities `(batch, classes)`.
+
+    Args:
+        vocab_size: Number of token ids, padding (0) included.
+        num_classes: Number of labels.
+        encoder: `"bow"` (bag of words: multi-hot, counts or TF-IDF into a linear layer),
+            `"boe"` (mean of embeddings), `"cnn"` (`MultiWidthConv1D`, Kim 2014) or `"rnn"`.
+        cell: For `encoder="rnn"`: one of `CELLS` (simple, lstm, gru, peephole, coupled,
+            no_forget_gate).
+        bidirectional: For `"rnn"`: wrap every recurrent layer in `keras.layers.Bidirectional`.
+        num_layers: For `"rnn"`: number of stacked recurrent layers.
+        pooling: For `"rnn"`: how the top layer's states become one vector: one of `POOLINGS`.
+        embedding_dim: Width of the token embeddings (not used by `"bow"`).
+        units: Units per recurrent layer (per direction).
+        filters: For `"cnn"`: filters per width.
+        widths: For `"cnn"`: convolution widths.
+        bow_mode: For `"bow"`: `"multi_hot"`, `"count"` or `"tf_idf"`. With TF-IDF, call
+            `adapt_classifier(model, token_id_batches)` before training to set the IDF weights.
+        dropout: Dropout rate on embeddings and on the encoded vector.
+        recurrent_dropout: For `"rnn"`: dropout on the recurrent state.
+        name: Model name.
+
+    Returns:
+        An uncompiled `keras.Model`.
+    """
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {ENCODERS}; got {encoder!r}.")
+    if encoder == "rnn" and cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}; got {cell!r}.")
+    if encoder == "rnn" and pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {sorted(POOLINGS)}; got {pooling!r}.")
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be at least 1; got {num_layers}.")
+
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    if encoder == "bow":
+        encoded = layers.BagOfWords(vocab_size, mode=bow_mode, name="bag_of_words")(token_ids)
+    elif encoder == "boe":
+        encoded = layers.BagOfEmbeddings(vocab_size, embedding_dim, name="bag_of_embeddings")(
+            token_ids
+        )
+    else:
+        embedded = keras.layers.Embedding(
+            vocab_size, embedding_dim, mask_zero=True, name="embedding"
+        )(token_ids)
+        embedded = keras.layers.Dropout(dropout, name="embedding_dropout")(embedded)
+        if encoder == "cnn":
+            encoded = layers.MultiWidthConv1D(filters, widths=widths, name="conv")(embedded)
+        else:
+            encoded = _recurrent_encoder(
+                embedded, cell, bidirectional, num_layers, pooling, units, recurrent_dropout
+            )
+    encoded = keras.layers.Dropout(dropout, name="encoded_dropout")(encoded)
+    probabilities = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(
+        encoded
+    )
+    return keras.Model(token_ids, probabilities, name=name)
+
+
+def _recurrent_encoder(embedded, cell, bidirectional, num_layers, pooling, units, recurrent_dropout):
+    states = embedded
+    for index in range(num_layers):
+        top = index == num_layers - 1
+        layer = CELLS[cell](
+            units,
+            return_sequences=not (top and pooling == "last"),
+            recurrent_dropout=recurrent_dropout,
+            name=f"{cell}_{index}",
+        )
+        if bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{cell}_{index}")
+        states = layer(states)
+    if pooling == "last":
+        return states
+    return POOLINGS[pooling](name=f"{pooling}_pooling")(states)
+
+
+def adapt_classifier(model, token_id_batches):
+    """Sets data-dependent weights before training (the IDF weights of a TF-IDF bag of words).
+
+    Args:
+        model: A model from `build_classifier`.
+        token_id_batches: Training token ids, `(docs, time)` or an iterable of such batches.
+    """
+    for layer in model.layers:
+        if isinstance(layer, layers.BagOfWords) and layer.mode == "tf_idf":
+            layer.adapt(token_id_batches)
