@@ -1,0 +1,168 @@
+"""nlpkit.cli: the shared flags, their defaults and errors, and the run config JSON."""
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from nlpkit import cli
+
+SHARED_FLAGS = (
+    "--data",
+    "--epochs",
+    "--batch-size",
+    "--seed",
+    "--export-dir",
+    "--run-dir",
+    "--strategy",
+    "--cpu-devices",
+    "--learning-rate",
+    "--lr-schedule",
+    "--optimizer",
+    "--clipnorm",
+    "--mixed-precision",
+    "--jit-compile",
+    "--patience",
+)
+
+
+def make_parser(**defaults):
+    parser = argparse.ArgumentParser(prog="recipe")
+    cli.add_training_flags(parser, name="sentiment", **defaults)
+    return parser
+
+
+def test_help_documents_every_shared_flag_with_its_default():
+    parser = make_parser(epochs=7)
+    help_text = " ".join(parser.format_help().split())  # undo argparse's line wrapping
+    for flag in SHARED_FLAGS:
+        assert flag in help_text
+    group = next(g for g in parser._action_groups if g.title.startswith("training and export"))
+    assert {a.option_strings[0] for a in group._group_actions} == set(SHARED_FLAGS)
+    for action in group._group_actions:
+        rendered = " ".join((action.help % {"default": action.default}).split())
+        assert f"(default: {action.default}" in rendered or "(default: the recipe" in rendered, (
+            action.option_strings
+        )
+    assert "(default: 7)" in help_text
+    assert f"(default: {os.path.join('saved_models', 'sentiment')})" in help_text
+    assert f"(default: {os.path.join('runs', 'sentiment')})" in help_text
+
+
+def test_defaults_and_recipe_specific_defaults():
+    args = make_parser(epochs=4, batch_size=64, learning_rate=0.01, patience=2).parse_args([])
+    assert (args.epochs, args.batch_size, args.learning_rate, args.patience) == (4, 64, 0.01, 2)
+    assert args.data is None and args.seed is None and args.cpu_devices is None
+    assert args.clipnorm is None
+    assert (args.strategy, args.mixed_precision, args.jit_compile) == ("auto", "off", "auto")
+    assert args.export_dir == os.path.join("saved_models", "sentiment")
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["--epochs", "0"], "--epochs"),
+        (["--batch-size", "x"], "--batch-size"),
+        (["--cpu-devices", "-1"], "--cpu-devices"),
+        (["--learning-rate", "nan"], "--learning-rate"),
+        (["--clipnorm", "-1"], "--clipnorm"),
+        (["--strategy", "tpu"], "--strategy"),
+        (["--mixed-precision", "float16"], "--mixed-precision"),
+    ],
+)
+def test_bad_values_exit_with_code_2_naming_the_flag(argv, flag, capsys):
+    with pytest.raises(SystemExit) as raised:
+        make_parser().parse_args(argv)
+    assert raised.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_choices_match_what_training_accepts():
+    from nlpkit import training
+
+    assert cli.STRATEGY_CHOICES == training.STRATEGY_NAMES
+    assert cli.LR_SCHEDULE_CHOICES == training.LEARNING_RATE_SCHEDULES
+    assert set(cli.OPTIMIZER_CHOICES) == set(training.OPTIMIZERS)
+    assert set(cli.MIXED_PRECISION_CHOICES) - {"off"} == set(training.MIXED_PRECISION_POLICIES)
+
+
+def test_training_config_from_args():
+    args = make_parser().parse_args(
+        "--epochs 3 --batch-size 8 --learning-rate 0.5 --lr-schedule cosine --optimizer sgd "
+        "--clipnorm 1.5 --mixed-precision mixed_bfloat16 --jit-compile off --seed 9 "
+        "--run-dir /tmp/r --patience 5".split()
+    )
+    config = cli.training_config_from_args(args, monitor="val_accuracy", monitor_mode="max")
+    assert (config.epochs, config.batch_size, config.learning_rate) == (3, 8, 0.5)
+    assert (config.lr_schedule, config.optimizer, config.clipnorm) == ("cosine", "sgd", 1.5)
+    assert (config.mixed_precision, config.jit_compile) == ("mixed_bfloat16", False)
+    assert (config.seed, config.run_dir, config.patience) == (9, "/tmp/r", 5)
+    assert (config.monitor, config.monitor_mode) == ("val_accuracy", "max")
+    defaults = cli.training_config_from_args(make_parser().parse_args([]))
+    assert defaults.mixed_precision is None and defaults.jit_compile == "auto"
+    on = cli.training_config_from_args(make_parser().parse_args(["--jit-compile", "on"]))
+    assert on.jit_compile is True
+
+
+def test_run_config_round_trips_through_json(tmp_path):
+    import tensorflow as tf
+
+    args = make_parser().parse_args(["--epochs", "2", "--data", "reviews.tsv"])
+    config = cli.run_config(args, labels=["neg", "pos"], vocabulary=pathlib.Path("vocab.txt"))
+    path = tmp_path / "run" / "run_config.json"
+    assert cli.save_run_config(path, config) == str(path)
+    saved = json.loads(path.read_text())
+    assert saved["flags"]["epochs"] == 2 and saved["flags"]["data"] == "reviews.tsv"
+    assert saved["labels"] == ["neg", "pos"] and saved["vocabulary"] == "vocab.txt"
+    assert saved["versions"]["tensorflow"] == tf.__version__
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_save_run_config_refuses_non_json_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "run_config.json"
+    cli.save_run_config(path, {"epochs": 1})
+    with pytest.raises(TypeError, match=r"config\.model"):
+        cli.save_run_config(path, {"epochs": 2, "model": object()})
+    assert json.loads(path.read_text()) == {"epochs": 1}
+    assert os.listdir(tmp_path) == ["run_config.json"]
+
+
+def test_importing_cli_does_not_import_tensorflow():
+    # --help must not pay TensorFlow's import time.
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys, nlpkit.cli; print('tensorflow' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=pathlib.Path(__file__).resolve().parents[1],
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_setup_runtime_splits_cpu_then_builds_the_strategy():
+    script = """
+import argparse, tensorflow as tf
+from nlpkit import cli
+parser = argparse.ArgumentParser()
+cli.add_training_flags(parser, name="demo")
+args = parser.parse_args(["--cpu-devices", "2", "--strategy", "mirrored", "--seed", "3"])
+strategy = cli.setup_runtime(args)
+print(strategy.num_replicas_in_sync, len(tf.config.list_logical_devices("CPU")))
+"""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=pathlib.Path(__file__).resolve().parents[1],
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-2:] == ["2", "2"]
