@@ -84,7 +84,7 @@ def export_model(archive, export_base, *, version=None, run_config=None, chief=N
     chief = is_chief() if chief is None else chief
     if not chief:
         with chief_write_dir(export_base, chief=False) as scratch:
-            _write_export(archive, os.path.join(scratch, "export"), run_config)
+            _write_export(archive, scratch, run_config)
         return None
 
     os.makedirs(export_base, exist_ok=True)
