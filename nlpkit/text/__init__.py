@@ -7,7 +7,6 @@ exported model takes sentences. Vocabularies reserve ids 0 `[PAD]`, 1 `[UNK]`, 2
 
 from nlpkit.text.tokenizers import (
     GRAPHEME_PATTERN,
-    TF_TEXT_OPS,
     CharacterTokenizer,
     WordPieceTokenizer,
     WordTokenizer,
@@ -39,7 +38,6 @@ __all__ = [
     "PAD_ID",
     "PAD_TOKEN",
     "RESERVED_TOKENS",
-    "TF_TEXT_OPS",
     "Vocabulary",
     "WordPieceTokenizer",
     "WordTokenizer",

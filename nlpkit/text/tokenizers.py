@@ -13,10 +13,12 @@ Every tokenizer runs the same steps, all inside the graph:
 4. lookup of each token's id (`Vocabulary`: 0 `[PAD]`, 1 `[UNK]`, 2 `[BOS]`, 3 `[EOS]`);
 5. truncation to `max_length` ids, `[BOS]`/`[EOS]` if asked for, padding with 0.
 
-Only TensorFlow core ops and the TF Text ops in `TF_TEXT_OPS` appear in the graph; each of
-those is registered by the tensorflow-text 2.20 wheel, which TensorFlow Serving 2.20 bundles
-(checked by listing the op names in the wheel's `tensorflow_text/python/ops/*.so`; the export
-tests assert no other non-core op appears).
+Only TensorFlow core ops and these TF Text ops appear in the graph: NormalizeUTF8,
+NormalizeUTF8WithOffsetsMap, FindSourceOffsets, UnicodeScriptTokenizeWithOffsets,
+TFText>WhitespaceTokenizeWithOffsetsV2, RegexSplitWithOffsets, FastWordpieceTokenizeWithOffsets.
+All are registered by tensorflow-text 2.20, the release TensorFlow Serving 2.20 bundles (newer
+TF Text ops would fail to load there); tests/text/test_export.py checks every exported graph
+against the op lists of `nlpkit.export.serving_contract`.
 """
 
 import collections
@@ -35,19 +37,6 @@ from nlpkit.text.vocabulary import (
     PAD_ID,
     RESERVED_TOKENS,
     Vocabulary,
-)
-
-# TF Text ops these layers can place in a graph; all present in tensorflow-text 2.20.
-TF_TEXT_OPS = frozenset(
-    {
-        "NormalizeUTF8",
-        "NormalizeUTF8WithOffsetsMap",
-        "FindSourceOffsets",
-        "UnicodeScriptTokenizeWithOffsets",
-        "TFText>WhitespaceTokenizeWithOffsetsV2",
-        "RegexSplitWithOffsets",
-        "FastWordpieceTokenizeWithOffsets",
-    }
 )
 
 NORMALIZATION_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
@@ -225,13 +214,23 @@ class _Tokenizer(keras.layers.Layer):
         Returns:
             A `collections.Counter` mapping token (str) -> count.
         """
-        dataset = _text_batches(texts, batch_size).map(
-            lambda batch: self._split(self._normalize(replace_invalid_utf8(batch))).flat_values,
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        def split(batch):
+            return self._split(self._normalize(replace_invalid_utf8(batch))).flat_values
+
         counts = collections.Counter()
-        for tokens in dataset.as_numpy_iterator():
-            counts.update(tokens.tolist())
+        graph_split = None
+        for index, batch in enumerate(_text_batches(texts, batch_size)):
+            if index == 0:
+                # Eager: tracing the TF Text splitters takes about a second, more than a
+                # small corpus takes to split.
+                tokens = split(batch)
+            else:
+                if graph_split is None:
+                    graph_split = tf.function(
+                        split, input_signature=[tf.TensorSpec([None], tf.string)]
+                    )
+                tokens = graph_split(batch)
+            counts.update(tokens.numpy().tolist())
         return collections.Counter({token.decode("utf-8"): count for token, count in counts.items()})
 
     def adapt(self, texts, max_size=None, min_frequency=1, batch_size=1024):
@@ -563,7 +562,8 @@ class CharacterTokenizer(_Tokenizer):
                 normalized, GRAPHEME_PATTERN, GRAPHEME_PATTERN
             )
         chars, starts = tf.strings.unicode_split_with_offsets(normalized, "UTF-8")
-        ends = starts + tf.ragged.map_flat_values(tf.strings.length, chars, unit="BYTE")
+        lengths = tf.ragged.map_flat_values(tf.strings.length, chars, unit="BYTE")
+        ends = starts + tf.cast(lengths, starts.dtype)
         return chars, starts, ends
 
     def _split(self, normalized):

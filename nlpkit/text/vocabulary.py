@@ -117,10 +117,13 @@ class Vocabulary:
             raise ValueError(f"max_size must be at least {len(RESERVED_TOKENS)}, got {max_size}")
         if min_frequency < 1:
             raise ValueError(f"min_frequency must be at least 1, got {min_frequency}")
+        merged = collections.Counter()
+        for token, count in counts.items():
+            merged[_as_str(token)] += count  # b"word" and "word" are one token
         kept = [
-            (_as_str(token), count)
-            for token, count in counts.items()
-            if count >= min_frequency and _as_str(token) not in RESERVED_TOKENS and token
+            (token, count)
+            for token, count in merged.items()
+            if count >= min_frequency and token not in RESERVED_TOKENS and token
         ]
         kept.sort(key=lambda item: (-item[1], item[0]))
         if max_size is not None:
