@@ -240,10 +240,20 @@ def train(
         A `TrainResult`.
 
     Raises:
+        NotImplementedError: `strategy` is a `MultiWorkerMirroredStrategy` (Keras 3's `fit` fails
+            under it; a `strategy.run` training step is still to be written).
         ValueError: the global batch size does not split evenly among the replicas.
         FloatingPointError: the loss became NaN or infinite (training was stopped).
     """
     strategy = make_strategy("auto") if strategy is None else strategy
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3's fit() reduces the first batch across workers before training and fails
+        # there (keras-team/keras#20585, tensorflow/tensorflow#72388): a training step written
+        # with strategy.run / strategy.reduce has to take its place for this strategy.
+        raise NotImplementedError(
+            "train() cannot use MultiWorkerMirroredStrategy yet: Keras 3 model.fit fails under it "
+            "(keras-team/keras#20585); use --strategy mirrored or one_device on one machine"
+        )
     chief = is_chief() if chief is None else chief
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:

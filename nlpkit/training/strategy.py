@@ -87,22 +87,27 @@ def make_strategy(name="auto", cpu_devices=None):
     if name not in STRATEGY_NAMES:
         raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGY_NAMES)}")
     configure_cpu_devices(cpu_devices)
-    gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+    if name == "multi_worker":
+        # Checked first: the collective ops of this strategy can only be configured before
+        # anything (even listing logical devices) initialises the TensorFlow runtime.
+        tf_config = read_tf_config()
+        if not tf_config.get("cluster") or "task" not in tf_config:
+            raise ValueError(
+                "strategy 'multi_worker' needs the TF_CONFIG environment variable with a "
+                '\'cluster\' and a \'task\', e.g. {"cluster": {"worker": ["host1:12345", '
+                '"host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_physical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "one_device"
     if name == "one_device":
-        return tf.distribute.OneDeviceStrategy(gpus[0] if gpus else "/cpu:0")
-    if name == "mirrored":
-        devices = gpus or [device.name for device in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=devices)
-    tf_config = read_tf_config()
-    if not tf_config.get("cluster") or "task" not in tf_config:
-        raise ValueError(
-            "strategy 'multi_worker' needs the TF_CONFIG environment variable with a 'cluster' "
-            'and a \'task\', e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-            '"task": {"type": "worker", "index": 0}}'
-        )
-    return tf.distribute.MultiWorkerMirroredStrategy()
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+    if gpus:
+        return tf.distribute.MirroredStrategy()  # all visible GPUs
+    return tf.distribute.MirroredStrategy(
+        devices=[device.name for device in tf.config.list_logical_devices("CPU")]
+    )
 
 
 def read_tf_config(environ=None):

@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -105,15 +106,20 @@ def test_mirrored_without_gpus_mirrors_over_the_logical_cpus():
 
 
 def test_two_logical_cpus_mirrored_matches_one_device_at_the_same_global_batch():
-    """In a fresh process: the CPU split, the late-split error, and global-batch semantics."""
+    """In a fresh process: the CPU split, the late-split error, global-batch semantics, export."""
     output = run_python(
         """
 import json, tempfile
 from nlpkit.training import configure_cpu_devices
 configure_cpu_devices(2)
-import tensorflow as tf
+import keras, tensorflow as tf
+from nlpkit.export import export_classifier
 from nlpkit.training import TrainingConfig, enable_repeatable_runs, make_strategy, train
+from tests.export.tiny_classifier import WhitespaceTokenIds
 from tests.training.tiny_training import build_token_classifier, token_examples
+
+sentences = tf.constant(["1 2 3", "", "7 25 3 3 9 28"])
+to_ids = WhitespaceTokenIds([str(i) for i in range(1, 30)], 6)  # "i" -> id i + 1
 
 report = {"cpus": len(tf.config.list_logical_devices("CPU"))}
 configure_cpu_devices(2)  # same split again: nothing to do
@@ -128,9 +134,14 @@ for name in ("one_device", "mirrored"):
                             monitor=None, verbose=0)
     result = train(build_token_classifier, token_examples(), config,
                    loss="sparse_categorical_crossentropy", strategy=strategy)
+    export = export_classifier(to_ids, result.model, ["no", "yes"], tempfile.mkdtemp() + "/m")
+    served = tf.saved_model.load(export).signatures["serving_default"](text=sentences)
     report[name] = {"replicas": strategy.num_replicas_in_sync, "loss": result.history["loss"],
                     "steps": int(result.model.optimizer.iterations.numpy()),
-                    "steps_per_epoch": result.steps_per_epoch}
+                    "steps_per_epoch": result.steps_per_epoch,
+                    "in_process": keras.ops.convert_to_numpy(
+                        result.model(to_ids(sentences))).tolist(),
+                    "served": served["probabilities"].numpy().tolist()}
 try:
     train(build_token_classifier, token_examples(), TrainingConfig(batch_size=7, monitor=None),
           loss="sparse_categorical_crossentropy", strategy=strategy)
@@ -149,4 +160,8 @@ print(json.dumps(report))
     assert one["steps"] == mirrored["steps"] == 12
     # Same global batch, same seed: the same loss curve up to float summation order.
     assert mirrored["loss"] == pytest.approx(one["loss"], abs=1e-5)
+    # The model trained on 2 replicas exports and serves what it computes in Python, and what
+    # the one-device model computes.
+    np.testing.assert_allclose(mirrored["served"], mirrored["in_process"], atol=1e-6)
+    np.testing.assert_allclose(mirrored["served"], one["in_process"], atol=1e-5)
     assert "global batch size 7" in report["uneven"] and "2 replicas" in report["uneven"]
