@@ -1,0 +1,138 @@
+"""Text classification glue shared by recipes: find the data, tokenize it, score predictions.
+
+The sentiment recipe (and any other text classification recipe) reads as a story on top of these:
+`read_labelled_data` picks the right reader for a path, `tokenized_examples` turns texts into the
+token-id examples `nlpkit.training.train` consumes, and `classification_report` computes the
+scores the recipe prints and saves.
+"""
+
+import os
+
+import numpy as np
+
+from nlpkit.data import DataFormatError, read_class_folders, read_labelled_table, read_line_files
+
+LINE_FILE_SUFFIXES = (".pos", ".neg")
+
+
+def read_labelled_data(path, skip_bad_lines=False):
+    """Reads labelled texts from `path`, choosing the reader by what `path` is.
+
+    - a `.tsv` / `.csv` file with a header `sentence<TAB>label` (GLUE SST-2) or any table with
+      `sentence` (or `text`) and `label` columns;
+    - a folder holding `*.pos` and `*.neg` line files (Movie Review: `rt-polarity.pos/.neg`),
+      labelled `neg` = 0 and `pos` = 1;
+    - a folder of class folders with one text per file (IMDB: `train/pos/*.txt`,
+      `train/neg/*.txt`); give the folder that holds `pos/` and `neg/`.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        DataFormatError: the content is malformed (the message names the file and line).
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if os.path.isfile(path):
+        return _read_table(path, skip_bad_lines)
+    names = sorted(os.listdir(path))
+    line_files = {
+        suffix[1:]: os.path.join(path, name)
+        for name in names
+        for suffix in LINE_FILE_SUFFIXES
+        if name.endswith(suffix)
+    }
+    if set(line_files) == {"pos", "neg"}:
+        return read_line_files(
+            {"neg": line_files["neg"], "pos": line_files["pos"]}, skip_bad_lines=skip_bad_lines
+        )
+    if any(os.path.isdir(os.path.join(path, name)) for name in names):
+        return read_class_folders(path)
+    raise DataFormatError(
+        path,
+        None,
+        "a TSV/CSV file, a folder with *.pos and *.neg line files, or a folder of class folders",
+        f"a folder with {names[:5]}",
+    )
+
+
+def _read_table(path, skip_bad_lines):
+    with open(path, "rb") as handle:
+        header = handle.readline().decode("utf-8", errors="replace").strip().lower()
+    text_column = "text" if "text" in header.replace(",", "\t").split("\t") else "sentence"
+    return read_labelled_table(
+        path, text_column=text_column, label_column="label", skip_bad_lines=skip_bad_lines
+    )
+
+
+def tokenized_examples(texts, tokenizer, batch_size=1024):
+    """An unbatched `tf.data.Dataset` of `(token_ids, label)` with each text's own length.
+
+    Tokenizing a thousand strings per call is far faster than one at a time; the ragged result is
+    then unbatched so no example carries another's padding.
+    """
+    import tensorflow as tf
+
+    def tokenize(text, label):
+        return tf.cast(tokenizer.tokenize(text), tf.int32), label
+
+    def dense(ids, label):
+        # An unbatched ragged row is still typed ragged; padded_batch wants plain tensors.
+        return (ids.to_tensor() if isinstance(ids, tf.RaggedTensor) else ids), label
+
+    return (
+        texts.to_dataset()
+        .batch(batch_size)
+        .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
+        .unbatch()
+        .map(dense)
+        .cache()  # tokenize once, not once per epoch
+    )
+
+
+def padded_token_ids(texts, tokenizer, batch_size=1024):
+    """All texts' token ids as one 0-padded NumPy array `(examples, longest)`."""
+    rows = [ids.numpy() for ids, _ in tokenized_examples(texts, tokenizer, batch_size)]
+    longest = max(1, max(len(row) for row in rows))
+    padded = np.zeros((len(rows), longest), dtype=np.int32)
+    for index, row in enumerate(rows):
+        padded[index, : len(row)] = row
+    return padded
+
+
+def classification_report(labels, probabilities, label_names):
+    """Accuracy, macro F1 and the confusion matrix of predictions (scikit-learn's definitions).
+
+    Args:
+        labels: true class ids, `(examples,)`.
+        probabilities: predicted probabilities, `(examples, classes)`.
+        label_names: class names in id order.
+
+    Returns:
+        A JSON-ready dict: `accuracy`, `macro_f1`, `confusion_matrix` (rows = true class,
+        columns = predicted class), `label_names`, `examples`.
+    """
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    labels = np.asarray(labels)
+    predictions = np.asarray(probabilities).argmax(axis=-1)
+    classes = list(range(len(label_names)))
+    return {
+        "examples": int(len(labels)),
+        "accuracy": float(accuracy_score(labels, predictions)),
+        "macro_f1": float(f1_score(labels, predictions, labels=classes, average="macro", zero_division=0)),
+        "confusion_matrix": confusion_matrix(labels, predictions, labels=classes).tolist(),
+        "label_names": list(label_names),
+    }
+
+
+def format_report(report):
+    """The report as the few lines a person reads after training."""
+    names = report["label_names"]
+    width = max(len(name) for name in names + ["true \\ predicted"])
+    lines = [
+        f"examples {report['examples']}   accuracy {report['accuracy']:.4f}   "
+        f"macro F1 {report['macro_f1']:.4f}",
+        "true \\ predicted".ljust(width) + "".join(f"{name:>10}" for name in names),
+    ]
+    for name, row in zip(names, report["confusion_matrix"]):
+        lines.append(name.ljust(width) + "".join(f"{count:>10}" for count in row))
+    return "\n".join(lines)

@@ -1,0 +1,68 @@
+"""recipes/sentiment.py end to end: train -> export -> predict, and bad input exits with 2."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RECIPE = os.path.join(REPO, "recipes", "sentiment.py")
+
+
+def run_recipe(*args, stdin=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    return subprocess.run(
+        [sys.executable, RECIPE, *args], input=stdin, capture_output=True, env=env, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sentiment")
+    flags = ["--run-dir", str(root / "run"), "--export-dir", str(root / "export")]
+    result = run_recipe("--model", "cnn", "--epochs", "3", "--filters", "16", "--seed", "1", *flags)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    return root, flags, result.stdout.decode()
+
+
+def test_training_on_the_sample_learns_and_exports_version_1(trained):
+    root, _, stdout = trained
+    metrics = json.loads((root / "run" / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.8  # the sample is easy; chance is 0.5
+    assert "exported" in stdout and (root / "export" / "1" / "saved_model.pb").exists()
+    config = json.loads((root / "export" / "1" / "assets.extra" / "run_config.json").read_text())
+    assert config["flags"]["model"] == "cnn" and config["label_names"] == ["negative", "positive"]
+
+
+def test_predict_answers_every_kind_of_text(trained):
+    _, flags, _ = trained
+    texts = ["the acting is superb", "the script is awful", "", "😀 東京 ok", "x" * 100_000]
+    result = run_recipe("predict", *flags, *texts)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    rows = [line.split("\t") for line in result.stdout.decode().splitlines()]
+    assert len(rows) == len(texts)
+    assert rows[0][0] == "positive" and rows[1][0] == "negative"
+    assert all(0.0 <= float(score) <= 1.0 for _, score, _ in rows)
+    # invalid UTF-8 on stdin gets an answer too
+    result = run_recipe("predict", *flags, stdin=b"bad \xff\xfe bytes\n")
+    assert result.returncode == 0 and result.stdout.decode().split("\t")[0] in ("positive", "negative")
+
+
+def test_export_again_makes_version_2_and_keeps_version_1(trained):
+    root, flags, _ = trained
+    result = run_recipe("export", *flags)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    assert sorted(os.listdir(root / "export")) == ["1", "2"]
+
+
+def test_bad_data_exits_with_2_naming_file_and_line(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sentence\tlabel\ngood\t1\nno tab here\n", encoding="utf-8")
+    result = run_recipe("--data", str(bad), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    message = result.stderr.decode()
+    assert f"{bad}, line 3" in message and "Traceback" not in message
+    result = run_recipe("--data", str(tmp_path / "absent.tsv"))
+    assert result.returncode == 2 and "no such file" in result.stderr.decode()

@@ -1,0 +1,72 @@
+"""nlpkit.classification: data discovery, tokenized examples, and the scores recipes report."""
+
+import numpy as np
+import pytest
+
+from nlpkit import classification
+from nlpkit.data import DataFormatError
+from nlpkit.text import WordTokenizer
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_a_glue_table(tmp_path):
+    path = write(tmp_path / "train.tsv", "sentence\tlabel\na fine film \t1\na dull one \t0\n")
+    data = classification.read_labelled_data(str(path))
+    assert data.texts == ["a fine film ", "a dull one "] and list(data.labels) == [1, 0]
+
+
+def test_reads_movie_review_line_files(tmp_path):
+    write(tmp_path / "mr" / "rt-polarity.pos", "great\nlovely\n")
+    write(tmp_path / "mr" / "rt-polarity.neg", "awful\n")
+    data = classification.read_labelled_data(str(tmp_path / "mr"))
+    assert data.label_names == ["neg", "pos"]
+    assert sorted(zip(data.texts, data.labels.tolist())) == [("awful", 0), ("great", 1), ("lovely", 1)]
+
+
+def test_reads_imdb_class_folders(tmp_path):
+    write(tmp_path / "train" / "pos" / "1_9.txt", "loved it")
+    write(tmp_path / "train" / "neg" / "2_1.txt", "hated it")
+    data = classification.read_labelled_data(str(tmp_path / "train"))
+    assert dict(zip(data.texts, (data.label_names[i] for i in data.labels))) == {
+        "loved it": "pos",
+        "hated it": "neg",
+    }
+
+
+def test_missing_path_and_unknown_folder_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        classification.read_labelled_data(str(tmp_path / "absent.tsv"))
+    write(tmp_path / "odd" / "notes.md", "hello")
+    with pytest.raises(DataFormatError, match="expected a TSV/CSV file"):
+        classification.read_labelled_data(str(tmp_path / "odd"))
+
+
+def test_tokenized_examples_keep_each_texts_own_length(tmp_path):
+    path = write(tmp_path / "d.tsv", "sentence\tlabel\nb a\t1\nc b a a\t0\n")
+    data = classification.read_labelled_data(str(path))
+    tokenizer = WordTokenizer()
+    tokenizer.adapt(data.texts)
+    examples = [(ids.numpy().tolist(), int(label)) for ids, label in
+                classification.tokenized_examples(data, tokenizer)]
+    expected = [(tokenizer.vocabulary.encode(text.split()), label)
+                for text, label in zip(data.texts, data.labels)]
+    assert examples == expected
+    padded = classification.padded_token_ids(data, tokenizer)
+    assert padded.shape == (2, 4) and padded[0, 2:].tolist() == [0, 0]
+
+
+def test_classification_report_counts_by_hand():
+    labels = np.array([0, 0, 1, 1, 1])
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6], [0.6, 0.4]])
+    report = classification.classification_report(labels, probabilities, ["neg", "pos"])
+    assert report["confusion_matrix"] == [[1, 1], [1, 2]]
+    assert report["accuracy"] == pytest.approx(3 / 5)
+    f1_neg = 2 * 1 / (2 * 1 + 1 + 1)  # tp=1, fp=1, fn=1
+    f1_pos = 2 * 2 / (2 * 2 + 1 + 1)  # tp=2, fp=1, fn=1
+    assert report["macro_f1"] == pytest.approx((f1_neg + f1_pos) / 2)
+    assert "accuracy 0.6000" in classification.format_report(report)
