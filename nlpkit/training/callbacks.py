@@ -37,7 +37,9 @@ def training_callbacks(
         log_dir: TensorBoard log directory.
         backup_dir: `BackupAndRestore` directory. If it holds a backup when `fit` starts, the
             weights, optimizer state and epoch counter are restored from it, so an interrupted run
-            resumes at the start of the epoch that was interrupted. Backups are taken at the end of
+            resumes at the start of the epoch that was interrupted (early stopping's patience
+            count starts afresh, and the data order of a resumed epoch differs from the
+            uninterrupted run's). Backups are taken at the end of
             every epoch (Keras restores mid-epoch backups as if the epoch had not begun, which
             would repeat steps, so nlpkit does not take them). Two generations are kept so that a
             process killed while writing one still finds the other.

@@ -51,8 +51,8 @@ def test_every_op_in_the_export_is_servable_by_tensorflow_serving_2_20(export_di
     op_types = saved_model_op_types(export_dir)
     assert unservable_ops(op_types) == {}
     # The TF Text ops of the preprocessing were found and accepted as TF Text 2.20 ops ...
-    assert {"TFText>WhitespaceTokenizeWithOffsetsV2", "CaseFoldUTF8"} <= op_types
-    assert {"TFText>WhitespaceTokenizeWithOffsetsV2", "CaseFoldUTF8"} <= serving_contract.tf_text_ops()
+    text_ops = {"TFText>WhitespaceTokenizeWithOffsetsV2", "CaseFoldUTF8"}
+    assert text_ops <= op_types and text_ops <= serving_contract.tf_text_ops()
     # ... and ops that only occur inside library functions were listed too.
     top_level = {
         node.op

@@ -83,7 +83,8 @@ def test_train_counts_global_batches_and_writes_checkpoints_and_logs(tmp_path):
     assert sorted(os.listdir(run / "checkpoints")) == ["epoch-001.weights.h5",
                                                        "epoch-002.weights.h5"]
     for split in ("train", "validation"):
-        assert any(name.startswith("events.out.tfevents") for name in os.listdir(run / "logs" / split))
+        events = os.listdir(run / "logs" / split)
+        assert any(name.startswith("events.out.tfevents") for name in events)
     assert not (run / "backup").exists()  # removed once fit has finished
 
 

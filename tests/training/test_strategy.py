@@ -1,4 +1,4 @@
-"""nlpkit.training.strategy: strategy names, logical CPU devices, chief detection, chief-only dirs."""
+"""nlpkit.training.strategy: strategies, logical CPU devices, chief detection, chief-only dirs."""
 
 import json
 import os

@@ -14,7 +14,7 @@ VOCAB_SIZE = 30
 
 
 def token_examples(count=48, length=6, seed=0):
-    """Unbatched `(token_ids, label)` examples; the label is whether token 0 is in the upper half."""
+    """Unbatched `(token_ids, label)` examples; label: is token 0 in the upper half of the ids."""
     rng = np.random.default_rng(seed)
     ids = rng.integers(1, VOCAB_SIZE, size=(count, length)).astype("int32")
     labels = (ids[:, 0] >= VOCAB_SIZE // 2).astype("int32")
@@ -35,7 +35,7 @@ def build_token_classifier():
 
 
 def run_python(script, timeout=180):
-    """Runs `script` in a fresh Python (so TensorFlow's device setup starts clean); returns stdout."""
+    """Runs `script` in a fresh Python (TensorFlow's device setup starts clean); returns stdout."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     env.pop("TF_CONFIG", None)
     result = subprocess.run(
