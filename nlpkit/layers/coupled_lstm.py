@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
+from nlpkit.layers.lstm import LSTMCell
 from nlpkit.layers.recurrent import Recurrent
-from nlpkit.layers.recurrent_cell import RecurrentCell, unit_forget_bias_initializer
 
 
 @keras.saving.register_keras_serializable(package="nlpkit")
-class CoupledLSTMCell(RecurrentCell):
+class CoupledLSTMCell(LSTMCell):
     """LSTM cell whose input gate is tied to its forget gate: i_t = 1 - f_t.
 
         f_t  = sigmoid(x_t W_f + h_{t-1} U_f + b_f)
@@ -18,6 +18,7 @@ class CoupledLSTMCell(RecurrentCell):
         h_t  = o_t * tanh(C_t)
 
     One gate fewer than `LSTMCell` (a quarter fewer weights), and Greff et al. found it no worse.
+    It subclasses `LSTMCell` for everything but the gates and `step`.
 
     Weights: `kernel` (input_dim, 3*units), `recurrent_kernel` (units, 3*units), `bias`
     (3*units,), gate blocks in the order f, c~, o.
@@ -44,16 +45,6 @@ class CoupledLSTMCell(RecurrentCell):
     """
 
     gate_names = ("f", "c", "o")
-    state_names = ("h", "c")
-
-    def __init__(self, units, unit_forget_bias=True, **kwargs):
-        super().__init__(units, **kwargs)
-        self.unit_forget_bias = unit_forget_bias
-
-    def initial_bias(self):
-        if self.unit_forget_bias:
-            return unit_forget_bias_initializer(self)
-        return self.bias_initializer
 
     def step(self, projected_inputs, states, recurrent_dropout_mask=None):
         h_prev, c_prev = states
@@ -67,9 +58,6 @@ class CoupledLSTMCell(RecurrentCell):
         o = self.recurrent_activation(z_o)
         h = o * self.activation(c)
         return h, [h, c]
-
-    def get_config(self):
-        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
 @keras.saving.register_keras_serializable(package="nlpkit")
