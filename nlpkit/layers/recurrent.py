@@ -176,14 +176,25 @@ class Recurrent(keras.layers.RNN):
         if input_mask is not None:
             # shape: (batch, 1, features): one mask for every time step of a sequence.
             sequences = sequences * ops.expand_dims(input_mask, 1)
+        if not isinstance(initial_state, (list, tuple)):
+            initial_state = [initial_state]
+        if keras.backend.backend() == "tensorflow":
+            # The same computation as below, as one XLA loop with a hand-written backward pass.
+            from nlpkit.layers import tensorflow_recurrence
+
+            if tensorflow_recurrence.program_for(cell) is not None:
+                last_output, outputs, states = tensorflow_recurrence.run(
+                    self, sequences, list(initial_state), mask, recurrent_mask
+                )
+                if not self.return_sequences:
+                    outputs = last_output
+                return last_output, outputs, states
         # shape: (batch, time, gates * units): the input half of every gate, one matmul.
         projected = cell.project_inputs(sequences)
 
         def step(projected_t, states):
             return cell.step(projected_t, states, recurrent_mask)
 
-        if not isinstance(initial_state, (list, tuple)):
-            initial_state = [initial_state]
         last_output, outputs, states = scan_recurrence(
             step,
             projected,

@@ -1,0 +1,566 @@
+"""The TensorFlow fast path of nlpkit's sequence layers: an XLA loop with a hand-written backward pass.
+
+`nlpkit.layers.Recurrent.inner_loop` runs any cell with `keras.ops.scan` (the reference, on every
+Keras backend). On the TensorFlow backend, for the cells that have a program here (`program_for`),
+it calls `run` instead, which computes the same outputs, states and gradients faster:
+
+1. Time-major layout throughout, and the input half of every gate, `x_t W + b`, for all steps in
+   one matmul before the loop (as in the reference).
+2. The loop is one XLA computation: per step one matmul (`h_{t-1} U`) and one fused elementwise
+   kernel, without TensorFlow's per-op dispatch.
+3. The backward pass through time is written by hand (`tf.custom_gradient`). The forward loop
+   stores the gate activations; the backward loop runs one matmul per step (the gradient reaching
+   `h_{t-1}`), and the gradient of the recurrent kernel is one large matmul after the loop,
+   `sum_t h_{t-1}^T dz_t = H^T dZ`, instead of one small matmul per step. TensorFlow's automatic
+   differentiation of a while loop is several times slower.
+4. The LSTM-family programs compute all gates with one sigmoid, using tanh(z) = 2 sigmoid(2z) - 1
+   for the candidate block.
+
+A program is a cell's formula split around the recurrent matmul (`forward`), its derivative
+(`backward`) and the gradients of its extra weights (`parameter_gradients`). The formulas are
+those of the cells' `step` methods; tests/layers/test_tensorflow_recurrence.py checks that both
+paths give the same outputs, states and gradients.
+
+TensorFlow Serving runs XLA-compiled functions only behind an experimental flag, so while a
+SavedModel is being written the same loop is traced without XLA and without the custom gradient.
+"""
+
+import collections
+import functools
+
+import keras
+import tensorflow as tf
+
+# Static facts a loop is traced for; one compiled function per distinct value.
+LoopSettings = collections.namedtuple(
+    "LoopSettings",
+    ["has_mask", "has_recurrent_mask", "zero_output_for_mask", "return_sequences", "save"],
+)
+
+
+def _split(tensor, pieces):
+    return tf.split(tensor, pieces, axis=-1)
+
+
+def _block_scale(blocks, dtype):
+    """`(sum(blocks) * units,)`-broadcastable factors: 2 on the candidate block, 1 elsewhere."""
+    return tf.concat([tf.fill(shape, tf.constant(factor, dtype)) for shape, factor in blocks], 0)
+
+
+class LSTMProgram:
+    """`LSTMCell`: gates i, f, c~, o; states h, C."""
+
+    gates = ("i", "f", "c", "o")
+    saved_widths = (4,)
+
+    def parameters(self, cell):
+        return []
+
+    def _scale(self, units, dtype):
+        return _block_scale([((2 * units,), 1.0), ((units,), 2.0), ((units,), 1.0)], dtype)
+
+    def forward(self, projected, recurrent, states, parameters):
+        _, c_prev = states
+        units = tf.shape(c_prev)[-1]
+        # shape: (batch, 4 * units); the candidate block holds sigmoid(2 z_c).
+        s = tf.sigmoid((projected + recurrent) * self._scale(units, projected.dtype))
+        i, f, s_c, o = _split(s, 4)
+        c = f * c_prev + i * (2.0 * s_c - 1.0)
+        h = o * tf.tanh(c)
+        return [h, c], [s]
+
+    def backward(self, d_states, saved, states, previous_states, parameters):
+        dh, dc = d_states
+        (s,) = saved
+        _, c = states
+        c_prev = previous_states[1]
+        i, f, s_c, o = _split(s, 4)
+        tanh_c = tf.tanh(c)
+        dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
+        # d/ds of each block; the candidate is 2 s_c - 1.
+        d_s = tf.concat([dc * (2.0 * s_c - 1.0), dc * c_prev, 2.0 * dc * i, dh * tanh_c], -1)
+        d_z = d_s * s * (1.0 - s) * self._scale(tf.shape(c)[-1], s.dtype)
+        return d_z, d_z, [None, dc * f]
+
+    def parameter_gradients(self, parameters, d_projected, state_stacks, previous_state_stacks):
+        return []
+
+
+class CoupledLSTMProgram(LSTMProgram):
+    """`CoupledLSTMCell`: gates f, c~, o with i = 1 - f; states h, C."""
+
+    gates = ("f", "c", "o")
+    saved_widths = (3,)
+
+    def _scale(self, units, dtype):
+        return _block_scale([((units,), 1.0), ((units,), 2.0), ((units,), 1.0)], dtype)
+
+    def forward(self, projected, recurrent, states, parameters):
+        _, c_prev = states
+        units = tf.shape(c_prev)[-1]
+        s = tf.sigmoid((projected + recurrent) * self._scale(units, projected.dtype))
+        f, s_c, o = _split(s, 3)
+        c = f * c_prev + (1.0 - f) * (2.0 * s_c - 1.0)
+        h = o * tf.tanh(c)
+        return [h, c], [s]
+
+    def backward(self, d_states, saved, states, previous_states, parameters):
+        dh, dc = d_states
+        (s,) = saved
+        _, c = states
+        c_prev = previous_states[1]
+        f, s_c, o = _split(s, 3)
+        tanh_c = tf.tanh(c)
+        dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
+        candidate = 2.0 * s_c - 1.0
+        d_s = tf.concat([dc * (c_prev - candidate), 2.0 * dc * (1.0 - f), dh * tanh_c], -1)
+        d_z = d_s * s * (1.0 - s) * self._scale(tf.shape(c)[-1], s.dtype)
+        return d_z, d_z, [None, dc * f]
+
+
+class NoForgetGateLSTMProgram(LSTMProgram):
+    """`NoForgetGateLSTMCell`: gates i, c~, o; C_t = C_{t-1} + i * C~; states h, C."""
+
+    gates = ("i", "c", "o")
+    saved_widths = (3,)
+
+    def _scale(self, units, dtype):
+        return _block_scale([((units,), 1.0), ((units,), 2.0), ((units,), 1.0)], dtype)
+
+    def forward(self, projected, recurrent, states, parameters):
+        _, c_prev = states
+        units = tf.shape(c_prev)[-1]
+        s = tf.sigmoid((projected + recurrent) * self._scale(units, projected.dtype))
+        i, s_c, o = _split(s, 3)
+        c = c_prev + i * (2.0 * s_c - 1.0)
+        h = o * tf.tanh(c)
+        return [h, c], [s]
+
+    def backward(self, d_states, saved, states, previous_states, parameters):
+        dh, dc = d_states
+        (s,) = saved
+        _, c = states
+        i, s_c, o = _split(s, 3)
+        tanh_c = tf.tanh(c)
+        dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
+        d_s = tf.concat([dc * (2.0 * s_c - 1.0), 2.0 * dc * i, dh * tanh_c], -1)
+        d_z = d_s * s * (1.0 - s) * self._scale(tf.shape(c)[-1], s.dtype)
+        return d_z, d_z, [None, dc]
+
+
+class PeepholeLSTMProgram(LSTMProgram):
+    """`PeepholeLSTMCell`: LSTM whose i and f gates see C_{t-1} and whose o gate sees C_t."""
+
+    saved_widths = (4,)
+
+    def parameters(self, cell):
+        return [cell.peephole_i, cell.peephole_f, cell.peephole_o]
+
+    def forward(self, projected, recurrent, states, parameters):
+        _, c_prev = states
+        p_i, p_f, p_o = parameters
+        z_i, z_f, z_c, z_o = _split(projected + recurrent, 4)
+        i = tf.sigmoid(z_i + p_i * c_prev)
+        f = tf.sigmoid(z_f + p_f * c_prev)
+        candidate = tf.tanh(z_c)
+        c = f * c_prev + i * candidate
+        o = tf.sigmoid(z_o + p_o * c)
+        h = o * tf.tanh(c)
+        return [h, c], [tf.concat([i, f, candidate, o], -1)]
+
+    def backward(self, d_states, saved, states, previous_states, parameters):
+        dh, dc = d_states
+        p_i, p_f, p_o = parameters
+        i, f, candidate, o = _split(saved[0], 4)
+        _, c = states
+        c_prev = previous_states[1]
+        tanh_c = tf.tanh(c)
+        d_z_o = dh * tanh_c * o * (1.0 - o)
+        dc = dc + dh * o * (1.0 - tanh_c * tanh_c) + d_z_o * p_o
+        d_z_i = dc * candidate * i * (1.0 - i)
+        d_z_f = dc * c_prev * f * (1.0 - f)
+        d_z_c = dc * i * (1.0 - candidate * candidate)
+        d_z = tf.concat([d_z_i, d_z_f, d_z_c, d_z_o], -1)
+        return d_z, d_z, [None, dc * f + d_z_i * p_i + d_z_f * p_f]
+
+    def parameter_gradients(self, parameters, d_projected, state_stacks, previous_state_stacks):
+        d_z_i, d_z_f, _, d_z_o = _split(d_projected, 4)
+        c, c_prev = state_stacks[1], previous_state_stacks[1]
+        return [
+            tf.reduce_sum(d_z_i * c_prev, axis=[0, 1]),
+            tf.reduce_sum(d_z_f * c_prev, axis=[0, 1]),
+            tf.reduce_sum(d_z_o * c, axis=[0, 1]),
+        ]
+
+
+class SimpleRNNProgram:
+    """`SimpleRNNCell` with tanh: h_t = tanh(x_t W + h_{t-1} U + b)."""
+
+    gates = ("h",)
+    saved_widths = ()
+
+    def parameters(self, cell):
+        return []
+
+    def forward(self, projected, recurrent, states, parameters):
+        h = tf.tanh(projected + recurrent)
+        return [h], []
+
+    def backward(self, d_states, saved, states, previous_states, parameters):
+        (h,) = states
+        d_z = d_states[0] * (1.0 - h * h)
+        return d_z, d_z, [None]
+
+    def parameter_gradients(self, parameters, d_projected, state_stacks, previous_state_stacks):
+        return []
+
+
+class GRUProgram:
+    """`GRUCell(reset_after=True)`: gates z, r, h~; the recurrent half has its own bias."""
+
+    gates = ("z", "r", "h")
+    saved_widths = (4,)
+    # The gradient reaching `h U + b'` differs from the one reaching `x W + b` (the reset gate
+    # multiplies the recurrent candidate block), so the backward loop keeps both.
+    distinct_recurrent_gradient = True
+
+    def parameters(self, cell):
+        return [cell.bias[1]] if cell.use_bias else []
+
+    def forward(self, projected, recurrent, states, parameters):
+        (h_prev,) = states
+        if parameters:
+            recurrent = recurrent + parameters[0]
+        units = tf.shape(h_prev)[-1]
+        x_zr, x_h = tf.split(projected, [2 * units, units], axis=-1)
+        r_zr, r_h = tf.split(recurrent, [2 * units, units], axis=-1)
+        z, r = _split(tf.sigmoid(x_zr + r_zr), 2)
+        candidate = tf.tanh(x_h + r * r_h)
+        h = z * h_prev + (1.0 - z) * candidate
+        return [h], [tf.concat([z, r, candidate, r_h], -1)]
+
+    def backward(self, d_states, saved, states, previous_states, parameters):
+        (dh,) = d_states
+        (h_prev,) = previous_states
+        z, r, candidate, r_h = _split(saved[0], 4)
+        d_a_h = dh * (1.0 - z) * (1.0 - candidate * candidate)
+        d_a_z = dh * (h_prev - candidate) * z * (1.0 - z)
+        d_a_r = d_a_h * r_h * r * (1.0 - r)
+        d_projected = tf.concat([d_a_z, d_a_r, d_a_h], -1)
+        d_recurrent = tf.concat([d_a_z, d_a_r, d_a_h * r], -1)
+        return d_projected, d_recurrent, [dh * z]
+
+    def parameter_gradients(self, parameters, d_recurrent, state_stacks, previous_state_stacks):
+        if not parameters:
+            return []
+        return [tf.reduce_sum(d_recurrent, axis=[0, 1])]
+
+
+def program_for(cell):
+    """The program that computes `cell`'s step, or None when the reference loop must run it.
+
+    Only the exact classes below qualify (a subclass may change the formula), with their default
+    activations and a float32/float64 compute dtype equal to the weights' dtype.
+    """
+    from nlpkit.layers import coupled_lstm, gru, lstm, no_forget_gate_lstm, peephole_lstm
+    from nlpkit.layers import simple_rnn
+
+    programs = {
+        lstm.LSTMCell: (LSTMProgram, True),
+        peephole_lstm.PeepholeLSTMCell: (PeepholeLSTMProgram, True),
+        coupled_lstm.CoupledLSTMCell: (CoupledLSTMProgram, True),
+        no_forget_gate_lstm.NoForgetGateLSTMCell: (NoForgetGateLSTMProgram, True),
+        gru.GRUCell: (GRUProgram, True),
+        simple_rnn.SimpleRNNCell: (SimpleRNNProgram, False),
+    }
+    if type(cell) not in programs:
+        return None
+    program_class, gated = programs[type(cell)]
+    if cell.activation is not keras.activations.tanh:
+        return None
+    if gated and cell.recurrent_activation is not keras.activations.sigmoid:
+        return None
+    if isinstance(cell, gru.GRUCell) and not cell.reset_after:
+        return None
+    if cell.compute_dtype not in ("float32", "float64") or cell.compute_dtype != cell.variable_dtype:
+        return None
+    return _programs(program_class)
+
+
+@functools.lru_cache(maxsize=None)
+def _programs(program_class):
+    return program_class()
+
+
+# --------------------------------------------------------------------------------------------------
+# The loops.
+
+
+def _array(dtype, steps, width_like):
+    return tf.TensorArray(dtype, size=steps, element_shape=width_like.shape)
+
+
+def forward_loop(program, settings, projected, initial_states, recurrent_kernel, parameters,
+                 recurrent_mask, mask):
+    """Runs `program` over time-major `projected` (time, batch, gates * units).
+
+    Returns `(last_output, outputs, final_states, stacks)`: outputs time-major (or None without
+    `settings.return_sequences`); `stacks` (with `settings.save`) holds what `backward_loop` needs:
+    `(saved_stacks, state_stacks)`, each a list of `(time, batch, width)` tensors.
+    """
+    dtype = projected.dtype
+    steps = tf.shape(projected)[0]
+    initial_states = list(initial_states)
+    h0 = initial_states[0]
+    batch = tf.shape(h0)[0]
+    units = tf.shape(h0)[1]
+    outputs = _array(dtype, steps, h0) if settings.return_sequences else ()
+    if settings.save:
+        saved_arrays = [
+            tf.TensorArray(dtype, size=steps, element_shape=tf.TensorShape([h0.shape[0], None]))
+            for _ in program.saved_widths
+        ]
+        state_arrays = [_array(dtype, steps, s) for s in initial_states]
+    else:
+        saved_arrays, state_arrays = (), ()
+    del batch, units
+
+    def body(t, states, previous_output, outputs, saved_arrays, state_arrays):
+        h_in = states[0]
+        if settings.has_recurrent_mask:
+            h_in = h_in * recurrent_mask
+        recurrent = tf.matmul(h_in, recurrent_kernel)
+        new_states, saved = program.forward(projected[t], recurrent, states, parameters)
+        output = new_states[0]
+        if settings.has_mask:
+            # shape: (batch, 1), broadcast against every state and output.
+            keep = mask[t]
+            new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
+            held = tf.zeros_like(output) if settings.zero_output_for_mask else previous_output
+            output = tf.where(keep, output, held)
+        if settings.return_sequences:
+            outputs = outputs.write(t, output)
+        if settings.save:
+            saved_arrays = [a.write(t, v) for a, v in zip(saved_arrays, saved)]
+            state_arrays = [a.write(t, v) for a, v in zip(state_arrays, new_states)]
+        return t + 1, new_states, output, outputs, saved_arrays, state_arrays
+
+    _, final_states, last_output, outputs, saved_arrays, state_arrays = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (0, initial_states, tf.zeros_like(h0), outputs, saved_arrays, state_arrays),
+    )
+    outputs = outputs.stack() if settings.return_sequences else None
+    stacks = None
+    if settings.save:
+        stacks = ([a.stack() for a in saved_arrays], [a.stack() for a in state_arrays])
+    return last_output, outputs, list(final_states), stacks
+
+
+def backward_loop(program, settings, d_last_output, d_outputs, d_final_states, stacks,
+                  initial_states, recurrent_kernel, parameters, recurrent_mask, mask):
+    """The gradients of `forward_loop`'s results w.r.t. its inputs, given the results' gradients.
+
+    Returns `(d_projected, d_initial_states, d_recurrent_kernel, d_parameters)`.
+    """
+    saved_stacks, state_stacks = stacks
+    dtype = state_stacks[0].dtype
+    steps = tf.shape(state_stacks[0])[0]
+    initial_states = list(initial_states)
+    distinct = getattr(program, "distinct_recurrent_gradient", False)
+    width = len(program.gates)
+    element = tf.TensorShape([initial_states[0].shape[0], None])
+    d_projected = tf.TensorArray(dtype, size=steps, element_shape=element)
+    d_recurrent = tf.TensorArray(dtype, size=steps, element_shape=element) if distinct else ()
+    del width
+
+    def body(k, d_states, d_output, d_projected, d_recurrent):
+        t = steps - 1 - k
+        gradient = d_output + d_outputs[t] if d_outputs is not None else d_output
+        if settings.has_mask:
+            keep = mask[t]
+            zero = tf.zeros_like(gradient)
+            d_new = [d_states[0] + tf.where(keep, gradient, zero)] + list(d_states[1:])
+            d_step = [tf.where(keep, d, tf.zeros_like(d)) for d in d_new]
+            # A masked step passes its states (and, unless it outputs zeros, its output) through.
+            carried = [tf.where(keep, tf.zeros_like(d), d) for d in d_new]
+            if settings.zero_output_for_mask:
+                d_output = zero
+            else:
+                d_output = tf.where(keep, zero, gradient)
+        else:
+            d_step = [d_states[0] + gradient] + list(d_states[1:])
+            carried = None
+            d_output = tf.zeros_like(gradient)
+        states = [s[t] for s in state_stacks]
+        before = tf.maximum(t - 1, 0)
+        previous_states = [
+            tf.where(t > 0, s[before], s0) for s, s0 in zip(state_stacks, initial_states)
+        ]
+        saved = [s[t] for s in saved_stacks]
+        d_p, d_m, d_previous = program.backward(d_step, saved, states, previous_states, parameters)
+        # shape: (batch, units): the gradient reaching h_{t-1} through the recurrent matmul.
+        d_h_in = tf.matmul(d_m, recurrent_kernel, transpose_b=True)
+        if settings.has_recurrent_mask:
+            d_h_in = d_h_in * recurrent_mask
+        new_d_states = []
+        for index, direct in enumerate(d_previous):
+            total = d_h_in if index == 0 else None
+            if direct is not None:
+                total = direct if total is None else total + direct
+            if carried is not None:
+                total = carried[index] if total is None else total + carried[index]
+            if total is None:
+                total = tf.zeros_like(d_states[index])
+            new_d_states.append(total)
+        d_projected = d_projected.write(t, d_p)
+        if distinct:
+            d_recurrent = d_recurrent.write(t, d_m)
+        return k + 1, new_d_states, d_output, d_projected, d_recurrent
+
+    d_states = [
+        tf.zeros_like(s0) if d is None else d for d, s0 in zip(d_final_states, initial_states)
+    ]
+    if d_last_output is None:
+        d_last_output = tf.zeros_like(initial_states[0])
+    _, d_initial_states, _, d_projected, d_recurrent = tf.while_loop(
+        lambda k, *_: k < steps, body, (0, d_states, d_last_output, d_projected, d_recurrent)
+    )
+    d_projected = d_projected.stack()
+    d_recurrent = d_recurrent.stack() if distinct else d_projected
+
+    # Every state's value before each step: the initial state, then the states after steps 0..T-2.
+    previous_state_stacks = [
+        tf.concat([s0[None], s[:-1]], axis=0) for s0, s in zip(initial_states, state_stacks)
+    ]
+    h_in = previous_state_stacks[0]
+    if settings.has_recurrent_mask:
+        h_in = h_in * recurrent_mask
+    units = tf.shape(h_in)[-1]
+    # shape: (units, gates * units): sum over t and batch of h_{t-1}^T dz_t, one matmul.
+    d_recurrent_kernel = tf.matmul(
+        tf.reshape(h_in, [-1, units]),
+        tf.reshape(d_recurrent, [-1, tf.shape(d_recurrent)[-1]]),
+        transpose_a=True,
+    )
+    d_parameters = program.parameter_gradients(
+        parameters,
+        d_recurrent if distinct else d_projected,
+        state_stacks,
+        previous_state_stacks,
+    )
+    return d_projected, list(d_initial_states), d_recurrent_kernel, d_parameters
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(function, program, settings, jit_compile):
+    return tf.function(
+        functools.partial(function, program, settings),
+        jit_compile=jit_compile,
+        reduce_retracing=True,
+    )
+
+
+def _writing_saved_model():
+    """Whether TensorFlow is tracing functions into a SavedModel right now."""
+    try:
+        from tensorflow.python.saved_model import save_context
+    except ImportError:  # pragma: no cover - TensorFlow moved it; stay servable.
+        return True
+    return save_context.in_save_context()
+
+
+def run(layer, sequences, initial_states, mask, recurrent_mask):
+    """`Recurrent.inner_loop` for a cell with a program: `(last_output, outputs, states)`.
+
+    Args:
+        layer: the `nlpkit.layers.Recurrent` (its `cell`, `go_backwards`, `return_sequences`,
+            `zero_output_for_mask`).
+        sequences: `(batch, time, features)`, input dropout already applied.
+        initial_states: list of `(batch, units)`.
+        mask: optional boolean `(batch, time)`.
+        recurrent_mask: optional `(batch, units)` recurrent dropout mask.
+    """
+    cell = layer.cell
+    program = program_for(cell)
+    # shape: (time, batch, features), in processing order.
+    sequences = tf.transpose(sequences, [1, 0, 2])
+    if layer.go_backwards:
+        sequences = tf.reverse(sequences, [0])
+    # shape: (time, batch, gates * units)
+    projected = cell.project_inputs(sequences)
+    if mask is not None:
+        # shape: (time, batch, 1)
+        mask = tf.cast(tf.transpose(mask), tf.bool)[:, :, None]
+        if layer.go_backwards:
+            mask = tf.reverse(mask, [0])
+    recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
+    parameters = [tf.convert_to_tensor(p) for p in program.parameters(cell)]
+    initial_states = [tf.convert_to_tensor(s) for s in initial_states]
+    settings = LoopSettings(
+        has_mask=mask is not None,
+        has_recurrent_mask=recurrent_mask is not None,
+        zero_output_for_mask=bool(layer.zero_output_for_mask),
+        return_sequences=bool(layer.return_sequences),
+        save=False,
+    )
+    if _writing_saved_model():
+        last_output, outputs, states, _ = forward_loop(
+            program, settings, projected, initial_states, recurrent_kernel, parameters,
+            recurrent_mask, mask,
+        )
+    else:
+        last_output, outputs, states = _differentiable_loop(
+            program, settings, projected, initial_states, recurrent_kernel, parameters,
+            recurrent_mask, mask,
+        )
+    if outputs is None:
+        outputs = last_output
+    else:
+        # shape: (batch, time, units)
+        outputs = tf.transpose(outputs, [1, 0, 2])
+    return last_output, outputs, states
+
+
+def _differentiable_loop(program, settings, projected, initial_states, recurrent_kernel,
+                         parameters, recurrent_mask, mask):
+    """`forward_loop` under XLA with `backward_loop` as its gradient."""
+    n_states = len(initial_states)
+    n_parameters = len(parameters)
+    saving = settings._replace(save=True)
+    # XLA compiles once per input shape (a few tenths of a second each): worth it inside
+    # tf.function (fit, predict), not for one eager call.
+    jit_compile = not tf.executing_eagerly()
+    forward = _compiled(forward_loop, program, saving, jit_compile)
+    backward = _compiled(backward_loop, program, saving, jit_compile)
+
+    @tf.custom_gradient
+    def loop(projected, recurrent_kernel, *rest):
+        # The tape must not differentiate the loop itself (that is what `gradient` is for).
+        projected, recurrent_kernel, *rest = [
+            tf.stop_gradient(t) for t in (projected, recurrent_kernel, *rest)
+        ]
+        initial_states = list(rest[:n_states])
+        parameters = list(rest[n_states : n_states + n_parameters])
+        last_output, outputs, final_states, stacks = forward(
+            projected, initial_states, recurrent_kernel, parameters, recurrent_mask, mask
+        )
+        results = [last_output] + ([outputs] if settings.return_sequences else []) + final_states
+
+        def gradient(*d_results):
+            d_results = list(d_results)
+            d_last_output = d_results.pop(0)
+            d_outputs = d_results.pop(0) if settings.return_sequences else None
+            d_projected, d_initial, d_kernel, d_parameters = backward(
+                d_last_output, d_outputs, d_results, stacks, initial_states, recurrent_kernel,
+                parameters, recurrent_mask, mask,
+            )
+            return [d_projected, d_kernel, *d_initial, *d_parameters]
+
+        return results, gradient
+
+    results = loop(projected, recurrent_kernel, *initial_states, *parameters)
+    results = list(results)
+    last_output = results.pop(0)
+    outputs = results.pop(0) if settings.return_sequences else None
+    return last_output, outputs, results
