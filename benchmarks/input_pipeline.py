@@ -33,8 +33,8 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from nlpkit.data import make_pipeline, read_labelled_table, shared_datasets_dir  # noqa: E402
-from nlpkit.text import WordTokenizer  # noqa: E402
+from nlpkit.data import make_pipeline, read_labelled_table, shared_datasets_dir
+from nlpkit.text import WordTokenizer
 
 BUCKETS = [8, 16, 32, 48]
 
@@ -42,7 +42,9 @@ BUCKETS = [8, 16, 32, 48]
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", help="shared datasets folder (default ../shared/datasets)")
-    parser.add_argument("--split", default="unicode_script", choices=["unicode_script", "whitespace"])
+    parser.add_argument(
+        "--split", default="unicode_script", choices=["unicode_script", "whitespace"]
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--vocabulary-size", type=int, default=20_000)
@@ -148,7 +150,9 @@ def main():
     root = args.datasets or shared_datasets_dir()
     if root is None:
         sys.exit("No shared datasets folder: pass --datasets or set NLPKIT_DATASETS")
-    data = read_labelled_table(os.path.join(str(root), "sentiment/sst2/train.tsv"), label_names=["0", "1"])
+    data = read_labelled_table(
+        os.path.join(str(root), "sentiment/sst2/train.tsv"), label_names=["0", "1"]
+    )
     tokenizer = WordTokenizer(split=args.split, lowercase=True, max_length=args.max_length)
     start = time.perf_counter()
     tokenizer.adapt(data.texts, max_size=args.vocabulary_size)

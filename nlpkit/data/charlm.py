@@ -29,7 +29,7 @@ def read_text(path):
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         raise DataFormatError(
-            path, line, "UTF-8 text", f"undecodable bytes {data[error.start:error.end]!r}"
+            path, line, "UTF-8 text", f"undecodable bytes {data[error.start : error.end]!r}"
         ) from None
     if not text:
         raise DataFormatError(path, None, "some text", "an empty file")
@@ -63,7 +63,9 @@ def char_windows(ids, window_length, stride=None):
     ids = _as_ids(ids)
     stride = window_length if stride is None else stride
     if window_length < 1 or stride < 1:
-        raise ValueError(f"window_length and stride must be positive, got {window_length}, {stride}")
+        raise ValueError(
+            f"window_length and stride must be positive, got {window_length}, {stride}"
+        )
     if len(ids) < window_length + 1:
         raise ValueError(
             f"A text of {len(ids)} ids has no window of {window_length} ids plus a target"
@@ -94,7 +96,9 @@ def stateful_batches(ids, batch_size, window_length):
     """
     ids = _as_ids(ids)
     if batch_size < 1 or window_length < 1:
-        raise ValueError(f"batch_size and window_length must be positive, got {batch_size}, {window_length}")
+        raise ValueError(
+            f"batch_size and window_length must be positive, got {batch_size}, {window_length}"
+        )
     stream_length = len(ids) // batch_size
     num_batches = (stream_length - 1) // window_length
     if num_batches < 1:

@@ -2,7 +2,6 @@
 
 import dataclasses
 import re
-import typing
 
 import numpy as np
 
@@ -23,8 +22,8 @@ class TaggedSentences:
         skipped: bad lines skipped with `skip_bad_lines=True` (0 otherwise).
     """
 
-    tokens: typing.List[typing.List[str]]
-    tags: typing.List[typing.List[str]]
+    tokens: list[list[str]]
+    tags: list[list[str]]
     skipped: int = 0
 
     def __len__(self):
@@ -35,7 +34,7 @@ class TaggedSentences:
         return sum(len(sentence) for sentence in self.tokens)
 
     def tag_names(self):
-        """The distinct tags: `"O"` first (so it gets id 0), then sorted by entity type, B before I."""
+        """The distinct tags: `"O"` first (id 0), then by entity type, `B-` before `I-`."""
         distinct = {tag for sentence in self.tags for tag in sentence}
         others = sorted(distinct - {"O"}, key=lambda tag: (tag[2:], tag[:1]))
         return (["O"] if "O" in distinct else []) + others

@@ -2,10 +2,8 @@
 
 import csv
 import dataclasses
-import io
 import os
 import pathlib
-import typing
 
 import numpy as np
 
@@ -24,9 +22,9 @@ class LabelledTexts:
         skipped: bad lines skipped with `skip_bad_lines=True` (0 otherwise).
     """
 
-    texts: typing.List[str]
+    texts: list[str]
     labels: np.ndarray
-    label_names: typing.List[str]
+    label_names: list[str]
     skipped: int = 0
 
     def __len__(self):
@@ -126,13 +124,19 @@ def read_labelled_table(
             missing = [name for name in (text_column, label_column) if name not in header]
             if missing:
                 raise DataFormatError(
-                    path, number, f"a header naming columns {text_column!r} and {label_column!r}",
+                    path,
+                    number,
+                    f"a header naming columns {text_column!r} and {label_column!r}",
                     describe(delimiter.join(fields)),
                 )
             text_index, label_index = header.index(text_column), header.index(label_column)
             continue
         if fields in ([], [""]):
-            reader.bad_line(number, f"{len(header)} {_delimiter_name(delimiter)}-separated fields", "an empty line")
+            reader.bad_line(
+                number,
+                f"{len(header)} {_delimiter_name(delimiter)}-separated fields",
+                "an empty line",
+            )
             continue
         if len(fields) != len(header):
             reader.bad_line(
@@ -265,7 +269,7 @@ def read_class_folders(root, label_names=None, pattern="*.txt"):
             except UnicodeDecodeError as error:
                 line = data.count(b"\n", 0, error.start) + 1
                 raise DataFormatError(
-                    file, line, "UTF-8 text", f"undecodable bytes {data[error.start:error.end]!r}"
+                    file, line, "UTF-8 text", f"undecodable bytes {data[error.start : error.end]!r}"
                 ) from None
             texts.append(text)
             labels.append(label_id)

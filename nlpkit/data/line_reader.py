@@ -55,11 +55,7 @@ class LineReader:
     def decoded_lines(self):
         """(line number, text, None), or (line number, None, DataFormatError) for a line that
         is not UTF-8; for readers that must keep line positions (aligned files)."""
-        try:
-            handle = open(self.path, "rb")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{self.path}: no such file") from None
-        with handle:
+        with open(self.path, "rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 self.lines_read = number
                 if number == 1 and raw.startswith(_UTF8_BOM):

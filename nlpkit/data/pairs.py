@@ -1,7 +1,6 @@
 """Readers for sentence pairs (translation): two-column TSV and line-aligned files."""
 
 import dataclasses
-import typing
 
 import numpy as np
 
@@ -18,8 +17,8 @@ class SentencePairs:
         skipped: bad lines skipped with `skip_bad_lines=True` (0 otherwise).
     """
 
-    sources: typing.List[str]
-    targets: typing.List[str]
+    sources: list[str]
+    targets: list[str]
     skipped: int = 0
 
     def __len__(self):
@@ -140,7 +139,4 @@ def read_parallel_files(source_path, target_path, skip_bad_lines=False):
 
 def _numbered_lines(path):
     """Every line of a file, an undecodable line replaced by its `DataFormatError`."""
-    return [
-        text if error is None else error
-        for _, text, error in LineReader(path).decoded_lines()
-    ]
+    return [text if error is None else error for _, text, error in LineReader(path).decoded_lines()]

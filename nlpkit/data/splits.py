@@ -1,14 +1,20 @@
 """Deterministic, seeded splitting of data that ships without train/dev/test splits."""
 
+import itertools
+
 import numpy as np
 
 
 def _boundaries(num_examples, fractions):
     fractions = np.asarray(fractions, dtype=np.float64)
     if fractions.ndim != 1 or len(fractions) < 2 or np.any(fractions <= 0):
-        raise ValueError(f"fractions must be two or more positive numbers, got {fractions.tolist()}")
+        raise ValueError(
+            f"fractions must be two or more positive numbers, got {fractions.tolist()}"
+        )
     if abs(fractions.sum() - 1.0) > 1e-6:
-        raise ValueError(f"fractions must sum to 1, got {fractions.tolist()} (sum {fractions.sum()})")
+        raise ValueError(
+            f"fractions must sum to 1, got {fractions.tolist()} (sum {fractions.sum()})"
+        )
     boundaries = np.rint(np.cumsum(fractions) * num_examples).astype(np.int64)
     boundaries[-1] = num_examples
     sizes = np.diff(np.concatenate([[0], boundaries]))
@@ -65,4 +71,4 @@ def split_contiguous(sequence, fractions=(0.9, 0.1)):
     Shakespeare's usual split is `train, dev = split_contiguous(text, (0.9, 0.1))`.
     """
     boundaries = [0, *_boundaries(len(sequence), fractions).tolist(), len(sequence)]
-    return [sequence[start:end] for start, end in zip(boundaries[:-1], boundaries[1:])]
+    return [sequence[start:end] for start, end in itertools.pairwise(boundaries)]

@@ -29,7 +29,6 @@ from nlpkit.text.vocabulary import (
 __all__ = [
     "BOS_ID",
     "BOS_TOKEN",
-    "CharacterTokenizer",
     "EOS_ID",
     "EOS_TOKEN",
     "GRAPHEME_PATTERN",
@@ -38,6 +37,7 @@ __all__ = [
     "PAD_ID",
     "PAD_TOKEN",
     "RESERVED_TOKENS",
+    "CharacterTokenizer",
     "Vocabulary",
     "WordPieceTokenizer",
     "WordTokenizer",

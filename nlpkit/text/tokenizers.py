@@ -13,6 +13,12 @@ Every tokenizer runs the same steps, all inside the graph:
 4. lookup of each token's id (`Vocabulary`: 0 `[PAD]`, 1 `[UNK]`, 2 `[BOS]`, 3 `[EOS]`);
 5. truncation to `max_length` ids, `[BOS]`/`[EOS]` if asked for, padding with 0.
 
+Where the vocabulary lives: in the layer config (`get_config()["vocabulary"]`, so `.keras` files
+and `from_config` restore it), and in an exported SavedModel as the constants of a
+`tf.lookup.StaticHashTable` (or of the FastWordpiece model) captured in the graph, so serving needs
+no file next to the model. `Vocabulary.save` writes the same tokens as a plain text file (one per
+line) for people and for `WordTokenizer("vocab.txt")`.
+
 Only TensorFlow core ops and these TF Text ops appear in the graph: NormalizeUTF8,
 NormalizeUTF8WithOffsetsMap, FindSourceOffsets, UnicodeScriptTokenizeWithOffsets,
 TFText>WhitespaceTokenizeWithOffsetsV2, RegexSplitWithOffsets, FastWordpieceTokenizeWithOffsets.
@@ -214,6 +220,7 @@ class _Tokenizer(keras.layers.Layer):
         Returns:
             A `collections.Counter` mapping token (str) -> count.
         """
+
         def split(batch):
             return self._split(self._normalize(replace_invalid_utf8(batch))).flat_values
 
@@ -231,7 +238,9 @@ class _Tokenizer(keras.layers.Layer):
                     )
                 tokens = graph_split(batch)
             counts.update(tokens.numpy().tolist())
-        return collections.Counter({token.decode("utf-8"): count for token, count in counts.items()})
+        return collections.Counter(
+            {token.decode("utf-8"): count for token, count in counts.items()}
+        )
 
     def adapt(self, texts, max_size=None, min_frequency=1, batch_size=1024):
         """Builds the vocabulary from training texts (see `count_tokens` for what `texts` may be).
@@ -558,9 +567,7 @@ class CharacterTokenizer(_Tokenizer):
 
     def _split_with_offsets(self, normalized):
         if self.unit == "grapheme":
-            return tf_text.regex_split_with_offsets(
-                normalized, GRAPHEME_PATTERN, GRAPHEME_PATTERN
-            )
+            return tf_text.regex_split_with_offsets(normalized, GRAPHEME_PATTERN, GRAPHEME_PATTERN)
         chars, starts = tf.strings.unicode_split_with_offsets(normalized, "UTF-8")
         lengths = tf.ragged.map_flat_values(tf.strings.length, chars, unit="BYTE")
         ends = starts + tf.cast(lengths, starts.dtype)
@@ -694,9 +701,7 @@ class WordPieceTokenizer(_Tokenizer):
         """
         counts = self.count_tokens(texts, batch_size=batch_size)
         self.set_vocabulary(
-            learn_wordpiece_vocabulary(
-                counts, vocab_size, self.suffix_indicator, **learner_options
-            )
+            learn_wordpiece_vocabulary(counts, vocab_size, self.suffix_indicator, **learner_options)
         )
 
     def _split(self, normalized):

@@ -95,7 +95,9 @@ class Vocabulary:
             if token == "":
                 raise ValueError(f"Vocabulary token {index} is the empty string")
             if token in ids:
-                raise ValueError(f"Vocabulary token {token!r} appears at ids {ids[token]} and {index}")
+                raise ValueError(
+                    f"Vocabulary token {token!r} appears at ids {ids[token]} and {index}"
+                )
             ids[token] = index
         self._tokens = tokens
         self._ids = ids
@@ -177,7 +179,10 @@ class Vocabulary:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise DataFormatError(
-                    path, number, "UTF-8 text", f"undecodable bytes {raw[error.start:error.end]!r}"
+                    path,
+                    number,
+                    "UTF-8 text",
+                    f"undecodable bytes {raw[error.start : error.end]!r}",
                 ) from None
             token = _unescape(text, path, number)
             if number <= len(RESERVED_TOKENS) and token != RESERVED_TOKENS[number - 1]:
@@ -186,7 +191,10 @@ class Vocabulary:
                 raise DataFormatError(path, number, "a token", "an empty line")
             if token in first_line:
                 raise DataFormatError(
-                    path, number, "distinct tokens", f"{token!r} again (first on line {first_line[token]})"
+                    path,
+                    number,
+                    "distinct tokens",
+                    f"{token!r} again (first on line {first_line[token]})",
                 )
             first_line[token] = number
             tokens.append(token)

@@ -6,7 +6,7 @@ from nlpkit.data import DataFormatError, char_windows, read_text, stateful_batch
 
 def test_read_text_keeps_line_breaks_and_reports_bad_bytes(tmp_path):
     path = tmp_path / "input.txt"
-    path.write_bytes("First Citizen:\r\nBefore we proceed\n".encode())
+    path.write_bytes(b"First Citizen:\r\nBefore we proceed\n")
     assert read_text(path) == "First Citizen:\r\nBefore we proceed\n"
     path.write_bytes(b"ok\nstill ok\nbad \xff here\n")
     with pytest.raises(DataFormatError) as caught:

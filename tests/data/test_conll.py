@@ -91,7 +91,12 @@ def test_tag_names_put_o_first_and_to_dataset(tmp_path):
 @pytest.mark.parametrize(
     "content, line, expected, found",
     [
-        ("EU NNP I-NP I-ORG\nrejects VBZ O\n", 2, "4 whitespace-separated columns", "3: 'rejects VBZ O'"),
+        (
+            "EU NNP I-NP I-ORG\nrejects VBZ O\n",
+            2,
+            "4 whitespace-separated columns",
+            "3: 'rejects VBZ O'",
+        ),
         ("EU NNP I-NP I-ORG\nrejects VBZ I-VP ORG\n", 2, "an IOB tag", "'ORG'"),
         ("EU NNP I-NP I-ORG\nx y z E-PER\n", 2, "an IOB tag", "'E-PER'"),
         (b"EU NNP I-NP I-ORG\nr\xe9jects VBZ I-VP O\n", 2, "UTF-8 text", "b'\\xe9'"),

@@ -64,13 +64,23 @@ def test_csv_with_quoting_and_a_multiline_field(tmp_path):
 @pytest.mark.parametrize(
     "content, line, expected, found",
     [
-        ("sentence\tlabel\ngood\t1\ntoo\tmany\t1\n", 3, "2 tab-separated fields", "3: 'too\\tmany\\t1'"),
+        (
+            "sentence\tlabel\ngood\t1\ntoo\tmany\t1\n",
+            3,
+            "2 tab-separated fields",
+            "3: 'too\\tmany\\t1'",
+        ),
         ("sentence\tlabel\ngood\t1\nno label here\n", 3, "2 tab-separated fields", "1:"),
         ("sentence\tlabel\ngood\t1\nbad\t7\n", 3, "a label in ['0', '1']", "'7'"),
         ("sentence\tlabel\ngood\t1\nbad\t\n", 3, "a label", "an empty label"),
         ("sentence\tlabel\ngood\t1\n\n", 3, "2 tab-separated fields", "an empty line"),
         (b"sentence\tlabel\ngood\t1\nb\xffd\t0\n", 3, "UTF-8 text", "b'\\xff'"),
-        ("text\tlabel\ngood\t1\n", 1, "a header naming columns 'sentence' and 'label'", "'text\\tlabel'"),
+        (
+            "text\tlabel\ngood\t1\n",
+            1,
+            "a header naming columns 'sentence' and 'label'",
+            "'text\\tlabel'",
+        ),
     ],
 )
 def test_table_errors_name_file_line_expected_and_found(tmp_path, content, line, expected, found):
@@ -82,9 +92,7 @@ def test_table_errors_name_file_line_expected_and_found(tmp_path, content, line,
 
 
 def test_skip_bad_lines_counts_and_warns(tmp_path, caplog):
-    path = _write(
-        tmp_path / "bad.tsv", "sentence\tlabel\ngood\t1\ntoo\tmany\t1\nbad\t7\nfine\t0\n"
-    )
+    path = _write(tmp_path / "bad.tsv", "sentence\tlabel\ngood\t1\ntoo\tmany\t1\nbad\t7\nfine\t0\n")
     with caplog.at_level(logging.WARNING, logger="nlpkit.data"):
         data = read_labelled_table(path, label_names=["0", "1"], skip_bad_lines=True)
     assert data.texts == ["good", "fine"] and data.skipped == 2
@@ -105,7 +113,11 @@ def test_line_files_one_per_class(tmp_path):
     neg = _write(tmp_path / "rt-polarity.neg", "simplistic , silly and tedious . \nboring\n")
     pos = _write(tmp_path / "rt-polarity.pos", "the rock is destined to be great . \r\n")
     data = read_line_files({"neg": neg, "pos": pos})
-    assert data.texts == ["simplistic , silly and tedious . ", "boring", "the rock is destined to be great . "]
+    assert data.texts == [
+        "simplistic , silly and tedious . ",
+        "boring",
+        "the rock is destined to be great . ",
+    ]
     assert data.labels.tolist() == [0, 0, 1] and data.label_names == ["neg", "pos"]
 
 
@@ -123,7 +135,11 @@ def test_line_files_errors(tmp_path):
 
 
 def test_class_folders(tmp_path):
-    for name, files in {"pos": {"b.txt": "great\nfun", "a.txt": "loved it"}, "neg": {"0_3.txt": "bad"}, "unsup": {"x.txt": "?"}}.items():
+    for name, files in {
+        "pos": {"b.txt": "great\nfun", "a.txt": "loved it"},
+        "neg": {"0_3.txt": "bad"},
+        "unsup": {"x.txt": "?"},
+    }.items():
         (tmp_path / name).mkdir()
         for file, text in files.items():
             _write(tmp_path / name / file, text)

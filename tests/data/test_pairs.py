@@ -17,7 +17,7 @@ def test_tsv_pairs_ignore_extra_columns(tmp_path):
     assert pairs.sources == ["Go.", "I'm sorry."] and pairs.targets == ["Ve.", "Lo siento."]
     reversed_pairs = read_tsv_pairs(path, source_column=1, target_column=0)
     assert reversed_pairs.sources == ["Ve.", "Lo siento."]
-    assert list(pairs.to_dataset().as_numpy_iterator())[0] == (b"Go.", b"Ve.")
+    assert next(iter(pairs.to_dataset().as_numpy_iterator())) == (b"Go.", b"Ve.")
 
 
 @pytest.mark.parametrize(

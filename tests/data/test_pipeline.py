@@ -85,8 +85,13 @@ def test_preprocess_runs_on_batches_and_cache_to_files(tmp_path):
 
     dataset = tf.data.Dataset.from_tensor_slices((texts, np.arange(5)))
     pipeline = make_pipeline(
-        dataset, batch_size=2, preprocess=tokenize, preprocess_batch_size=3,
-        cache=str(tmp_path / "cache"), drop_remainder=True, prefetch=False,
+        dataset,
+        batch_size=2,
+        preprocess=tokenize,
+        preprocess_batch_size=3,
+        cache=str(tmp_path / "cache"),
+        drop_remainder=True,
+        prefetch=False,
     )
     batches = [(ids.numpy().tolist(), label.numpy().tolist()) for ids, label in pipeline]
     assert batches == [([[1, 1, 1], [1, 0, 0]], [0, 1]), ([[1, 1], [0, 0]], [2, 3])]

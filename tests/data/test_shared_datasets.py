@@ -24,7 +24,15 @@ def test_conll2003_english():
     dev = read_conll(DATASETS / "ner/conll2003/eng.testa")
     assert (len(dev), dev.num_tokens) == (3_250, 51_362)
     assert set(train.tag_names()) == {
-        "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"
+        "O",
+        "B-PER",
+        "I-PER",
+        "B-LOC",
+        "I-LOC",
+        "B-ORG",
+        "I-ORG",
+        "B-MISC",
+        "I-MISC",
     }
     # after IOB1 -> IOB2 no entity starts with I-
     for tags in train.tags:

@@ -12,7 +12,6 @@ from nlpkit.text import (
     OOV_ID,
     PAD_ID,
     CharacterTokenizer,
-    Vocabulary,
     WordPieceTokenizer,
     WordTokenizer,
 )
@@ -159,7 +158,7 @@ def test_bad_inputs_never_crash_eager_or_in_a_graph(tokenizers):
             for output in outputs:
                 assert output.shape[0] == len(texts) and output.shape[1] >= 1
             if len(outputs) == 3:
-                ids, starts, ends = (output.numpy() for output in outputs)
+                _ids, starts, ends = (output.numpy() for output in outputs)
                 lengths = np.array([len(t if isinstance(t, bytes) else t.encode()) for t in texts])
                 # a repaired string is at most 3x longer (1 bad byte -> 3-byte U+FFFD)
                 assert np.all(starts <= ends) and np.all(ends <= 3 * lengths[:, None])
@@ -275,9 +274,7 @@ def test_wordpiece_offsets_and_detokenize():
 def test_grapheme_units_keep_clusters_together():
     chars = CharacterTokenizer(unit="grapheme", normalization=None)
     counts = chars.count_tokens(["e\u0301 🇪🇸👍🏽👨‍👩‍👧\r\n"])
-    assert counts == collections.Counter(
-        ["e\u0301", " ", "🇪🇸", "👍🏽", "👨‍👩‍👧", "\r\n"]
-    )
+    assert counts == collections.Counter(["e\u0301", " ", "🇪🇸", "👍🏽", "👨‍👩‍👧", "\r\n"])
     codepoints = CharacterTokenizer(normalization=None)
     text = "e\u0301 🇪🇸"
     assert codepoints.count_tokens([text]) == collections.Counter(list(text))

@@ -41,7 +41,9 @@ def test_build_accepts_arrays_and_bytes_and_counts_like_counter():
     token_lists = [np.array([b"x", b"y"], dtype=object), ["y", "z", "y"]]
     vocab = Vocabulary.build(token_lists)
     counts = collections.Counter(["x", "y", "y", "z", "y"])
-    assert vocab.tokens[4:] == [token for token, _ in sorted(counts.items(), key=lambda i: (-i[1], i[0]))]
+    assert vocab.tokens[4:] == [
+        token for token, _ in sorted(counts.items(), key=lambda i: (-i[1], i[0]))
+    ]
 
 
 def test_build_refuses_raw_strings():
