@@ -10,7 +10,13 @@ import os
 
 import numpy as np
 
-from nlpkit.data import DataFormatError, read_class_folders, read_labelled_table, read_line_files
+from nlpkit.data import (
+    DataFormatError,
+    preprocess_in_batches,
+    read_class_folders,
+    read_labelled_table,
+    read_line_files,
+)
 
 LINE_FILE_SUFFIXES = (".pos", ".neg")
 
@@ -64,28 +70,20 @@ def _read_table(path, skip_bad_lines):
 
 
 def tokenized_examples(texts, tokenizer, batch_size=1024):
-    """An unbatched `tf.data.Dataset` of `(token_ids, label)` with each text's own length.
+    """An unbatched, cached `tf.data.Dataset` of `(token_ids, label)`, each text its own length.
 
-    Tokenizing a thousand strings per call is far faster than one at a time; the ragged result is
-    then unbatched so no example carries another's padding.
+    Args:
+        texts: `LabelledTexts` from a reader.
+        tokenizer: an `nlpkit.text` tokenizer with its vocabulary.
+        batch_size: strings per tokenizer call.
     """
     import tensorflow as tf
 
     def tokenize(text, label):
         return tf.cast(tokenizer.tokenize(text), tf.int32), label
 
-    def dense(ids, label):
-        # An unbatched ragged row is still typed ragged; padded_batch wants plain tensors.
-        return (ids.to_tensor() if isinstance(ids, tf.RaggedTensor) else ids), label
-
-    return (
-        texts.to_dataset()
-        .batch(batch_size)
-        .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-        .unbatch()
-        .map(dense)
-        .cache()  # tokenize once, not once per epoch
-    )
+    # cached: tokenize once, not once per epoch
+    return preprocess_in_batches(texts.to_dataset(), tokenize, batch_size).cache()
 
 
 def padded_token_ids(texts, tokenizer, batch_size=1024):

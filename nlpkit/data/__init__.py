@@ -17,7 +17,7 @@ from nlpkit.data.labelled import (
 )
 from nlpkit.data.locations import shared_datasets_dir
 from nlpkit.data.pairs import SentencePairs, read_parallel_files, read_tsv_pairs
-from nlpkit.data.pipeline import make_pipeline
+from nlpkit.data.pipeline import make_pipeline, preprocess_in_batches
 from nlpkit.data.splits import split_contiguous, split_examples, split_indices
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "char_windows",
     "iob1_to_iob2",
     "make_pipeline",
+    "preprocess_in_batches",
     "read_class_folders",
     "read_conll",
     "read_labelled_table",

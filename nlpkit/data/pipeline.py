@@ -13,6 +13,28 @@ def _identity(*element):
     return element[0] if len(element) == 1 else element
 
 
+def preprocess_in_batches(dataset, preprocess, batch_size=1024):
+    """Applies `preprocess` to batches of single examples and returns single examples again.
+
+    One tokenizer call per thousand strings is far faster than one per string; unbatching the
+    (ragged) result leaves every example with its own length, carrying no other's padding.
+
+    Args:
+        dataset: a `tf.data.Dataset` of single examples.
+        preprocess: function of a batch's components returning the new example structure
+            (ragged or dense tensors), e.g. `lambda texts, labels: (tokenize(texts), labels)`.
+        batch_size: examples per `preprocess` call.
+    """
+    return (
+        dataset.batch(batch_size)
+        .map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+        .unbatch()
+        # Unbatched ragged rows keep a RaggedTensorSpec that padded_batch refuses; passing them
+        # through a map turns them into plain tensors.
+        .map(_identity)
+    )
+
+
 def make_pipeline(
     dataset,
     *,
@@ -87,14 +109,7 @@ def make_pipeline(
     if shuffle and seed is None:
         raise ValueError("shuffle=True needs an integer seed, so runs are reproducible")
     if preprocess is not None:
-        dataset = (
-            dataset.batch(preprocess_batch_size)
-            .map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
-            .unbatch()
-            # Unbatched ragged rows keep a RaggedTensorSpec that padded_batch refuses; passing
-            # them through a map turns them into plain tensors.
-            .map(_identity)
-        )
+        dataset = preprocess_in_batches(dataset, preprocess, preprocess_batch_size)
     if cache is True:
         dataset = dataset.cache()
     elif cache:
