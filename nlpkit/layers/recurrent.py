@@ -184,7 +184,7 @@ class Recurrent(keras.layers.RNN):
 
             if tensorflow_recurrence.program_for(cell) is not None:
                 last_output, outputs, states = tensorflow_recurrence.run(
-                    self, sequences, list(initial_state), mask, recurrent_mask
+                    self, sequences, list(initial_state), mask, recurrent_mask, training
                 )
                 if not self.return_sequences:
                     outputs = last_output

@@ -27,6 +27,7 @@ SavedModel is being written the same loop is traced without XLA and without the 
 
 import collections
 import functools
+import os
 
 import keras
 import tensorflow as tf
@@ -470,7 +471,44 @@ def _writing_saved_model():
     return save_context.in_save_context()
 
 
-def run(layer, sequences, initial_states, mask, recurrent_mask):
+# Fewer rows per chain than this and a second chain costs more than it saves.
+MIN_ROWS_PER_CHAIN = 8
+
+
+def chain_count(batch_size):
+    """How many independent loops to split a batch into: one per CPU core, none on a GPU.
+
+    The rows of a batch do not interact, so the recurrence of each part of the batch is its own
+    loop; inside a `tf.function` TensorFlow runs those loops at the same time, one per core,
+    without the per-step synchronisation that splitting each step's small matmul would cost.
+    """
+    if tf.executing_eagerly() or tf.config.list_logical_devices("GPU"):
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    if batch_size is not None:
+        cores = min(cores, batch_size // MIN_ROWS_PER_CHAIN)
+    return max(cores, 1)
+
+
+def _split_batch(tensor, chains, axis=0):
+    """`tensor` split into `chains` parts along `axis` (the first parts at most one row shorter)."""
+    if tensor is None:
+        return [None] * chains
+    if chains == 1:
+        return [tensor]
+    size = tensor.shape[axis]
+    if size is None:
+        size = tf.shape(tensor)[axis]
+    sizes = [(size + index) // chains for index in range(chains)]
+    if isinstance(size, int):
+        return tf.split(tensor, sizes, axis=axis)
+    return tf.split(tensor, tf.stack(sizes), num=chains, axis=axis)
+
+
+def run(layer, sequences, initial_states, mask, recurrent_mask, training=False):
     """`Recurrent.inner_loop` for a cell with a program: `(last_output, outputs, states)`.
 
     Args:
@@ -480,40 +518,56 @@ def run(layer, sequences, initial_states, mask, recurrent_mask):
         initial_states: list of `(batch, units)`.
         mask: optional boolean `(batch, time)`.
         recurrent_mask: optional `(batch, units)` recurrent dropout mask.
+        training: whether the forward pass keeps what the backward pass needs (when False and a
+            gradient is asked for anyway, the backward pass recomputes it).
     """
     cell = layer.cell
     program = program_for(cell)
-    # shape: (time, batch, features), in processing order.
-    sequences = tf.transpose(sequences, [1, 0, 2])
-    if layer.go_backwards:
-        sequences = tf.reverse(sequences, [0])
-    # shape: (time, batch, gates * units)
-    projected = cell.project_inputs(sequences)
-    if mask is not None:
-        # shape: (time, batch, 1)
-        mask = tf.cast(tf.transpose(mask), tf.bool)[:, :, None]
-        if layer.go_backwards:
-            mask = tf.reverse(mask, [0])
-    recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
-    parameters = [tf.convert_to_tensor(p) for p in program.parameters(cell)]
-    initial_states = [tf.convert_to_tensor(s) for s in initial_states]
     settings = LoopSettings(
         has_mask=mask is not None,
         has_recurrent_mask=recurrent_mask is not None,
         zero_output_for_mask=bool(layer.zero_output_for_mask),
         return_sequences=bool(layer.return_sequences),
-        save=False,
+        save=bool(training),
     )
-    if _writing_saved_model():
-        last_output, outputs, states, _ = forward_loop(
-            program, settings, projected, initial_states, recurrent_kernel, parameters,
-            recurrent_mask, mask,
+    recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
+    parameters = [tf.convert_to_tensor(p) for p in program.parameters(cell)]
+    initial_states = [tf.convert_to_tensor(s) for s in initial_states]
+    portable = _writing_saved_model()
+    chains = 1 if portable else chain_count(sequences.shape[0])
+    parts = zip(
+        _split_batch(sequences, chains),
+        zip(*[_split_batch(s, chains) for s in initial_states]),
+        _split_batch(mask, chains),
+        _split_batch(recurrent_mask, chains),
+    )
+    results = []
+    for part_sequences, part_states, part_mask, part_recurrent_mask in parts:
+        # shape: (time, batch, features), in processing order.
+        part_sequences = tf.transpose(part_sequences, [1, 0, 2])
+        if part_mask is not None:
+            # shape: (time, batch, 1)
+            part_mask = tf.cast(tf.transpose(part_mask), tf.bool)[:, :, None]
+        if layer.go_backwards:
+            part_sequences = tf.reverse(part_sequences, [0])
+            part_mask = None if part_mask is None else tf.reverse(part_mask, [0])
+        # shape: (time, batch, gates * units): the input half of every gate, one matmul.
+        projected = cell.project_inputs(part_sequences)
+        arguments = (
+            program, settings, projected, list(part_states), recurrent_kernel, parameters,
+            part_recurrent_mask, part_mask,
         )
+        if portable:
+            last_output, outputs, states, _ = forward_loop(*arguments)
+        else:
+            last_output, outputs, states = _differentiable_loop(*arguments)
+        results.append((last_output, outputs, states))
+    if chains == 1:
+        last_output, outputs, states = results[0]
     else:
-        last_output, outputs, states = _differentiable_loop(
-            program, settings, projected, initial_states, recurrent_kernel, parameters,
-            recurrent_mask, mask,
-        )
+        last_output = tf.concat([r[0] for r in results], 0)
+        outputs = None if results[0][1] is None else tf.concat([r[1] for r in results], 1)
+        states = [tf.concat(s, 0) for s in zip(*[r[2] for r in results])]
     if outputs is None:
         outputs = last_output
     else:
@@ -524,14 +578,15 @@ def run(layer, sequences, initial_states, mask, recurrent_mask):
 
 def _differentiable_loop(program, settings, projected, initial_states, recurrent_kernel,
                          parameters, recurrent_mask, mask):
-    """`forward_loop` under XLA with `backward_loop` as its gradient."""
+    """`forward_loop` (under XLA inside a tf.function) with `backward_loop` as its gradient."""
     n_states = len(initial_states)
     n_parameters = len(parameters)
-    saving = settings._replace(save=True)
     # XLA compiles once per input shape (a few tenths of a second each): worth it inside
     # tf.function (fit, predict), not for one eager call.
     jit_compile = not tf.executing_eagerly()
-    forward = _compiled(forward_loop, program, saving, jit_compile)
+    saving = settings._replace(save=True)
+    forward = _compiled(forward_loop, program, settings, jit_compile)
+    forward_saving = _compiled(forward_loop, program, saving, jit_compile)
     backward = _compiled(backward_loop, program, saving, jit_compile)
 
     @tf.custom_gradient
@@ -542,25 +597,33 @@ def _differentiable_loop(program, settings, projected, initial_states, recurrent
         ]
         initial_states = list(rest[:n_states])
         parameters = list(rest[n_states : n_states + n_parameters])
-        last_output, outputs, final_states, stacks = forward(
-            projected, initial_states, recurrent_kernel, parameters, recurrent_mask, mask
-        )
+        inputs = (projected, initial_states, recurrent_kernel, parameters, recurrent_mask, mask)
+        last_output, outputs, final_states, stacks = forward(*inputs)
         results = [last_output] + ([outputs] if settings.return_sequences else []) + final_states
 
         def gradient(*d_results):
             d_results = list(d_results)
             d_last_output = d_results.pop(0)
             d_outputs = d_results.pop(0) if settings.return_sequences else None
+            # Outside training the forward pass kept nothing: run it again, keeping the gates.
+            saved = stacks if stacks is not None else forward_saving(*inputs)[3]
             d_projected, d_initial, d_kernel, d_parameters = backward(
-                d_last_output, d_outputs, d_results, stacks, initial_states, recurrent_kernel,
+                d_last_output, d_outputs, d_results, saved, initial_states, recurrent_kernel,
                 parameters, recurrent_mask, mask,
             )
             return [d_projected, d_kernel, *d_initial, *d_parameters]
 
         return results, gradient
 
-    results = loop(projected, recurrent_kernel, *initial_states, *parameters)
-    results = list(results)
+    results = list(loop(projected, recurrent_kernel, *initial_states, *parameters))
+    # The compiled functions are traced for any shape; give the results back their static ones.
+    state_shape = initial_states[0].shape
+    shapes = [state_shape]
+    if settings.return_sequences:
+        shapes.append(projected.shape[:1].concatenate(state_shape))
+    shapes.extend(s.shape for s in initial_states)
+    for result, shape in zip(results, shapes):
+        result.set_shape(shape)
     last_output = results.pop(0)
     outputs = results.pop(0) if settings.return_sequences else None
     return last_output, outputs, results
