@@ -1,22 +1,29 @@
 """Shared training code: strategies, the standard callbacks and one `train` function.
 
-Every recipe trains through `train`, so each gets tf.distribute strategies, resumable runs,
-TensorBoard logs, early stopping and the shared flags of `nlpkit.cli` for free.
+Every recipe trains through `train`, so each gets tf.distribute strategies (multi-worker
+included, through the `strategy.run` loop of `custom_loop`), resumable runs, TensorBoard logs,
+early stopping and the shared flags of `nlpkit.cli` for free.
 """
 
-from nlpkit.training.callbacks import CHECKPOINT_PATTERN, training_callbacks
+from nlpkit.training.batching import batch_examples, count_batches
+from nlpkit.training.callbacks import (
+    CHECKPOINT_PATTERN,
+    EpochWeightsCheckpoint,
+    training_callbacks,
+)
+from nlpkit.training.custom_loop import masked_losses, per_example_loss, train_with_custom_loop
 from nlpkit.training.fit import (
     LEARNING_RATE_SCHEDULES,
     MIXED_PRECISION_POLICIES,
     OPTIMIZERS,
+    TRAINING_LOOPS,
     TrainingConfig,
     TrainResult,
-    batch_examples,
-    count_batches,
     enable_repeatable_runs,
     learning_rate_schedule,
     make_optimizer,
     train,
+    uses_custom_loop,
 )
 from nlpkit.training.strategy import (
     STRATEGY_NAMES,
@@ -33,6 +40,8 @@ __all__ = [
     "MIXED_PRECISION_POLICIES",
     "OPTIMIZERS",
     "STRATEGY_NAMES",
+    "TRAINING_LOOPS",
+    "EpochWeightsCheckpoint",
     "TrainResult",
     "TrainingConfig",
     "batch_examples",
@@ -44,7 +53,11 @@ __all__ = [
     "learning_rate_schedule",
     "make_optimizer",
     "make_strategy",
+    "masked_losses",
+    "per_example_loss",
     "read_tf_config",
     "train",
+    "train_with_custom_loop",
     "training_callbacks",
+    "uses_custom_loop",
 ]

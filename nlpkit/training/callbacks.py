@@ -4,8 +4,10 @@ A run directory holds what one run leaves behind:
 
     <run_dir>/checkpoints/epoch-001.weights.h5   weights after every epoch
     <run_dir>/logs/                              TensorBoard logs (train/ and validation/)
-    <run_dir>/backup/                            `BackupAndRestore` state while a run is going;
-                                                 removed when `fit` finishes
+    <run_dir>/backup/                            the state an interrupted run resumes from
+                                                 (`BackupAndRestore` under `fit`, a
+                                                 `tf.train.Checkpoint` under the custom loop);
+                                                 removed when training finishes
 
 Keras' progress bar is not created here: `fit(verbose=...)` adds its own `ProgbarLogger`.
 TensorBoard logs need the `tensorboard` package (TensorFlow >= 2.21 no longer installs it); without
@@ -14,6 +16,7 @@ it training goes on without logs and says so.
 
 import importlib.util
 import os
+import tempfile
 import warnings
 
 import keras
@@ -21,11 +24,43 @@ import keras
 CHECKPOINT_PATTERN = "epoch-{epoch:03d}.weights.h5"
 
 
+class EpochWeightsCheckpoint(keras.callbacks.Callback):
+    """Saves the model's weights after every epoch as `<directory>/epoch-NNN.weights.h5`.
+
+    Like `keras.callbacks.ModelCheckpoint(save_weights_only=True)`, except that a file is written
+    under a temporary name and renamed when complete, so a process killed while saving never
+    leaves a truncated `epoch-NNN.weights.h5` behind (at most a `.epoch-*` file).
+
+    Args:
+        directory: an existing directory.
+    """
+
+    def __init__(self, directory):
+        super().__init__()
+        self.directory = str(directory)
+
+    def on_epoch_end(self, epoch, logs=None):
+        target = os.path.join(self.directory, CHECKPOINT_PATTERN.format(epoch=epoch + 1))
+        # Keras only writes weights to names ending in .weights.h5.
+        handle, temporary = tempfile.mkstemp(
+            prefix=".epoch-", suffix=".weights.h5", dir=self.directory
+        )
+        os.close(handle)
+        try:
+            self.model.save_weights(temporary, overwrite=True)
+            os.chmod(temporary, 0o644)  # mkstemp makes it private
+            os.replace(temporary, target)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+
+
 def training_callbacks(
     *,
     checkpoint_dir,
     log_dir,
-    backup_dir,
+    backup_dir=None,
     monitor=None,
     monitor_mode="min",
     patience=3,
@@ -33,9 +68,11 @@ def training_callbacks(
     """Returns the standard callbacks, in the order they should run.
 
     Args:
-        checkpoint_dir: where `ModelCheckpoint` writes `epoch-NNN.weights.h5` after every epoch.
+        checkpoint_dir: where `EpochWeightsCheckpoint` writes `epoch-NNN.weights.h5` after every
+            epoch.
         log_dir: TensorBoard log directory.
-        backup_dir: `BackupAndRestore` directory. If it holds a backup when `fit` starts, the
+        backup_dir: `BackupAndRestore` directory, or `None` for no `BackupAndRestore` (the custom
+            training loop takes its own backups). If it holds a backup when `fit` starts, the
             weights, optimizer state and epoch counter are restored from it, so an interrupted run
             resumes at the start of the epoch that was interrupted (early stopping's patience
             count starts afresh, and the data order of a resumed epoch differs from the
@@ -55,17 +92,14 @@ def training_callbacks(
     """
     if monitor_mode not in ("min", "max"):
         raise ValueError(f"monitor_mode must be 'min' or 'max', got {monitor_mode!r}")
-    callbacks = [
-        keras.callbacks.BackupAndRestore(
-            backup_dir=str(backup_dir), save_freq="epoch", double_checkpoint=True
-        ),
-        keras.callbacks.ModelCheckpoint(
-            filepath=os.path.join(str(checkpoint_dir), CHECKPOINT_PATTERN),
-            save_weights_only=True,
-            save_freq="epoch",
-        ),
-        keras.callbacks.TerminateOnNaN(),
-    ]
+    callbacks = []
+    if backup_dir is not None:
+        callbacks.append(
+            keras.callbacks.BackupAndRestore(
+                backup_dir=str(backup_dir), save_freq="epoch", double_checkpoint=True
+            )
+        )
+    callbacks += [EpochWeightsCheckpoint(checkpoint_dir), keras.callbacks.TerminateOnNaN()]
     if importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch"))
     else:

@@ -28,10 +28,11 @@ import os
 import shutil
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from nlpkit.training.batching import batch_examples, count_batches
 from nlpkit.training.callbacks import training_callbacks
+from nlpkit.training.custom_loop import BACKUP_STATE_FILE, train_with_custom_loop
 from nlpkit.training.strategy import chief_write_dir, is_chief, make_strategy
 
 OPTIMIZERS = {
@@ -41,6 +42,7 @@ OPTIMIZERS = {
     "rmsprop": keras.optimizers.RMSprop,
 }
 LEARNING_RATE_SCHEDULES = ("constant", "cosine", "linear")
+TRAINING_LOOPS = ("auto", "fit", "custom")
 MIXED_PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16")
 
 
@@ -56,7 +58,8 @@ class TrainingConfig:
             (linear decay to 0 over the whole run).
         optimizer: one of `OPTIMIZERS`.
         clipnorm: if set, gradients are clipped so that their global norm (over all weights
-            together) is at most this (Keras' `global_clipnorm`).
+            together, and over all replicas) is at most this (Keras' `global_clipnorm` on one
+            replica; the custom loop clips the summed gradient with several).
         mixed_precision: `None`, `"mixed_float16"` (GPUs) or `"mixed_bfloat16"` (CPUs, TPUs,
             recent GPUs). The model is built under this Keras dtype policy; `mixed_float16` gets
             loss scaling from Keras automatically. Keep the model's last layer in float32.
@@ -69,8 +72,16 @@ class TrainingConfig:
         monitor_mode: `"max"` if larger `monitor` is better, else `"min"`.
         patience: epochs without improvement of `monitor` before stopping.
         shuffle_buffer: size of the shuffle buffer for the training examples.
-        verbose: `fit`'s verbosity on the chief (`"auto"`, 0, 1 = progress bar, 2 = one line per
+        verbose: verbosity on the chief (`"auto"`, 0, 1 = progress bar, 2 = one line per
             epoch); other workers are silent.
+        training_loop: `"fit"` (Keras' `model.fit`), `"custom"` (the `strategy.run` loop of
+            `nlpkit.training.custom_loop`) or `"auto"`: the custom loop under
+            `MultiWorkerMirroredStrategy` (where `fit` fails) and when `clipnorm` is set with
+            several replicas (where Keras clips each replica's share instead of the sum),
+            otherwise `fit`.
+        backup_steps: custom loop only: besides the backup at the end of every epoch, back up
+            every this many steps, so that a killed run loses at most that many steps; `None`
+            backs up once per epoch.
     """
 
     epochs: int = 10
@@ -88,6 +99,8 @@ class TrainingConfig:
     patience: int = 3
     shuffle_buffer: int = 10_000
     verbose: str | int = "auto"
+    training_loop: str = "auto"
+    backup_steps: int | None = None
 
     def __post_init__(self):
         problems = []
@@ -114,6 +127,15 @@ class TrainingConfig:
             problems.append(f"jit_compile must be 'auto', True or False, got {self.jit_compile!r}")
         if self.monitor_mode not in ("min", "max"):
             problems.append(f"monitor_mode must be 'min' or 'max', got {self.monitor_mode!r}")
+        if self.training_loop not in TRAINING_LOOPS:
+            problems.append(
+                f"training_loop must be one of {TRAINING_LOOPS}, got {self.training_loop!r}"
+            )
+        if self.backup_steps is not None and (
+            isinstance(self.backup_steps, bool) or not isinstance(self.backup_steps, int)
+            or self.backup_steps < 1
+        ):
+            problems.append(f"backup_steps must be None or >= 1, got {self.backup_steps!r}")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
 
@@ -148,32 +170,6 @@ def enable_repeatable_runs(seed):
     tf.config.experimental.enable_op_determinism()
 
 
-def batch_examples(dataset, global_batch_size, *, shuffle=False, seed=None, shuffle_buffer=10_000):
-    """Shuffles (optionally) and pads unbatched `(features, label)` examples into global batches.
-
-    Auto-sharding is set to DATA so that, under multi-worker training, each worker takes its own
-    share of every global batch whatever the source of the dataset (files or memory).
-    """
-    if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.padded_batch(global_batch_size)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-
-def count_batches(dataset):
-    """Number of batches in a finite dataset (iterates it once if tf.data cannot tell)."""
-    count = int(dataset.cardinality())
-    if count == tf.data.INFINITE_CARDINALITY:
-        raise ValueError("the training dataset is infinite; train() needs a finite dataset")
-    if count == tf.data.UNKNOWN_CARDINALITY:
-        count = int(dataset.reduce(np.int64(0), lambda total, _: total + 1))
-    if count == 0:
-        raise ValueError("the training dataset is empty")
-    return count
-
-
 def learning_rate_schedule(config, total_steps):
     """The learning rate (a float or a Keras schedule) for `config` over `total_steps` steps."""
     if config.lr_schedule == "constant":
@@ -205,6 +201,41 @@ def _dtype_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
+def uses_custom_loop(config, strategy):
+    """Whether `train` trains with the `strategy.run` loop rather than `model.fit`.
+
+    Raises:
+        NotImplementedError: `config.training_loop == "fit"` under `MultiWorkerMirroredStrategy`.
+        ValueError: a setting the chosen loop does not support.
+    """
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if config.training_loop == "auto":
+        custom = multi_worker or (
+            config.clipnorm is not None and strategy.num_replicas_in_sync > 1
+        )
+    else:
+        custom = config.training_loop == "custom"
+    if multi_worker and not custom:
+        # Keras 3's fit() reduces the first batch across workers before training and fails
+        # there (keras-team/keras#20585, tensorflow/tensorflow#72388).
+        raise NotImplementedError(
+            "model.fit cannot train under MultiWorkerMirroredStrategy (keras-team/keras#20585); "
+            "use training_loop 'auto' or 'custom'"
+        )
+    if custom and config.jit_compile is True:
+        raise ValueError(
+            "jit_compile=True (--jit-compile on) is not available with the strategy.run training "
+            "loop, which multi-worker training and clipping over several replicas use; use "
+            "'auto' or off"
+        )
+    if not custom and config.backup_steps is not None:
+        raise ValueError(
+            "backup_steps needs the strategy.run training loop (training_loop='custom'); "
+            "model.fit backs up once per epoch"
+        )
+    return custom
+
+
 def train(
     build_model,
     train_data,
@@ -217,10 +248,12 @@ def train(
     callbacks=(),
     chief=None,
 ):
-    """Builds the model under `strategy`, compiles it and fits it with the standard callbacks.
+    """Builds the model under `strategy`, compiles it and trains it with the standard callbacks.
 
-    Running `train` again with the same `config.run_dir` after an interruption resumes from the
-    last completed epoch (see `training_callbacks`).
+    Training runs in `model.fit`, or in the `strategy.run` loop of `nlpkit.training.custom_loop`
+    under `MultiWorkerMirroredStrategy` and when clipping over several replicas (see
+    `TrainingConfig.training_loop`). Running `train` again with the same `config.run_dir` after an
+    interruption resumes from the last backup (see `training_callbacks` and `custom_loop`).
 
     Args:
         build_model: a callable returning a new, uncompiled `keras.Model` that maps a batch of
@@ -234,26 +267,20 @@ def train(
         dev_data: optional unbatched `(features, label)` dataset evaluated after every epoch.
         strategy: a `tf.distribute.Strategy`; `None` uses `make_strategy("auto")`.
         callbacks: extra callbacks, run after the standard ones.
-        chief: whether this process writes checkpoints and logs; `None` asks `is_chief()`.
+        chief: whether this process writes checkpoints, logs and backups; `None` asks
+            `is_chief()`.
 
     Returns:
         A `TrainResult`.
 
     Raises:
-        NotImplementedError: `strategy` is a `MultiWorkerMirroredStrategy` (Keras 3's `fit` fails
-            under it; a `strategy.run` training step is still to be written).
-        ValueError: the global batch size does not split evenly among the replicas.
+        NotImplementedError: `config.training_loop == "fit"` under `MultiWorkerMirroredStrategy`.
+        ValueError: the global batch size does not split evenly among the replicas, or a
+            setting the chosen training loop does not support.
         FloatingPointError: the loss became NaN or infinite (training was stopped).
     """
     strategy = make_strategy("auto") if strategy is None else strategy
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        # Keras 3's fit() reduces the first batch across workers before training and fails
-        # there (keras-team/keras#20585, tensorflow/tensorflow#72388): a training step written
-        # with strategy.run / strategy.reduce has to take its place for this strategy.
-        raise NotImplementedError(
-            "train() cannot use MultiWorkerMirroredStrategy yet: Keras 3 model.fit fails under it "
-            "(keras-team/keras#20585); use --strategy mirrored or one_device on one machine"
-        )
+    custom_loop = uses_custom_loop(config, strategy)
     chief = is_chief() if chief is None else chief
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -268,20 +295,25 @@ def train(
         seed=config.seed,
         shuffle_buffer=config.shuffle_buffer,
     )
-    dev_batches = None if dev_data is None else batch_examples(dev_data, config.batch_size)
     steps_per_epoch = count_batches(train_batches)
+    # Known to tf.data from here on: with an unknown length (e.g. after unbatch) Keras' fit warns
+    # that the input "ran out of data" and counts one optimizer step too many per epoch.
+    train_batches = train_batches.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
 
     with strategy.scope(), _dtype_policy(config.mixed_precision):
         model = build_model()
         if not model.built:
-            # BackupAndRestore can only restore into a model whose weights exist.
+            # Backups can only be restored into a model whose weights exist.
             features, _ = next(iter(train_batches.take(1)))
             model(features)
+        # The custom loop clips the gradient summed over all replicas itself; the optimizer
+        # would clip each replica's share.
+        optimizer_config = dataclasses.replace(config, clipnorm=None) if custom_loop else config
         model.compile(
-            optimizer=make_optimizer(config, steps_per_epoch * config.epochs),
+            optimizer=make_optimizer(optimizer_config, steps_per_epoch * config.epochs),
             loss=loss,
             metrics=list(metrics),
-            jit_compile=config.jit_compile,
+            jit_compile=False if custom_loop else config.jit_compile,
         )
 
     run_dir = str(config.run_dir)
@@ -290,35 +322,71 @@ def train(
             chief_write_dir(os.path.join(run_dir, "checkpoints"), chief)
         )
         log_dir = stack.enter_context(chief_write_dir(os.path.join(run_dir, "logs"), chief))
-        backup_dir = os.path.join(run_dir, "backup")
-        if not chief:
-            # Every worker resumes from the chief's backup but writes its own elsewhere.
-            scratch = stack.enter_context(chief_write_dir(backup_dir, chief=False))
-            if os.path.isdir(backup_dir):
-                shutil.copytree(backup_dir, scratch, dirs_exist_ok=True)
-            backup_dir = scratch
-        history = model.fit(
-            train_batches,
-            validation_data=dev_batches,
-            epochs=config.epochs,
-            shuffle=False,  # batch_examples already shuffled the examples
-            callbacks=training_callbacks(
+        if custom_loop:
+            history = train_with_custom_loop(
+                model,
+                train_data,
+                config,
+                loss=loss,
+                dev_data=dev_data,
+                strategy=strategy,
+                chief=chief,
+                callbacks=callbacks,
+                steps_per_epoch=steps_per_epoch,
                 checkpoint_dir=checkpoint_dir,
                 log_dir=log_dir,
-                backup_dir=backup_dir,
-                monitor=config.monitor if dev_batches is not None else None,
-                monitor_mode=config.monitor_mode,
-                patience=config.patience,
             )
-            + list(callbacks),
-            verbose=config.verbose if chief else 0,
-        )
-    losses = history.history.get("loss", [])
+        else:
+            history = _fit(
+                model, train_batches, dev_data, config, chief, checkpoint_dir, log_dir, callbacks,
+                stack,
+            )
+    losses = history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):
         raise FloatingPointError(
             f"training stopped: the loss became {losses[-1]} in epoch {len(losses)}; "
             "try a lower learning rate or gradient clipping (clipnorm)"
         )
     return TrainResult(
-        model=model, history=history.history, steps_per_epoch=steps_per_epoch, strategy=strategy
+        model=model, history=history, steps_per_epoch=steps_per_epoch, strategy=strategy
     )
+
+
+def _fit(model, train_batches, dev_data, config, chief, checkpoint_dir, log_dir, callbacks, stack):
+    """`model.fit` with the standard callbacks; returns the `History.history` dict."""
+    dev_batches = None
+    if dev_data is not None:
+        dev_batches = batch_examples(dev_data, config.batch_size)
+        dev_batches = dev_batches.apply(
+            tf.data.experimental.assert_cardinality(count_batches(dev_batches, "dev dataset"))
+        )
+    backup_dir = os.path.join(str(config.run_dir), "backup")
+    if os.path.exists(os.path.join(backup_dir, BACKUP_STATE_FILE)):
+        raise ValueError(
+            f"{backup_dir} holds a backup of the strategy.run training loop (multi-worker "
+            "training or clipping over several replicas); model.fit cannot resume from it. "
+            "Resume with the same strategy and flags, or delete the directory."
+        )
+    if not chief:
+        # Every worker resumes from the chief's backup but writes its own elsewhere.
+        scratch = stack.enter_context(chief_write_dir(backup_dir, chief=False))
+        if os.path.isdir(backup_dir):
+            shutil.copytree(backup_dir, scratch, dirs_exist_ok=True)
+        backup_dir = scratch
+    history = model.fit(
+        train_batches,
+        validation_data=dev_batches,
+        epochs=config.epochs,
+        shuffle=False,  # batch_examples already shuffled the examples
+        callbacks=training_callbacks(
+            checkpoint_dir=checkpoint_dir,
+            log_dir=log_dir,
+            backup_dir=backup_dir,
+            monitor=config.monitor if dev_batches is not None else None,
+            monitor_mode=config.monitor_mode,
+            patience=config.patience,
+        )
+        + list(callbacks),
+        verbose=config.verbose if chief else 0,
+    )
+    return history.history

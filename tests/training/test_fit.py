@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nlpkit.data import make_pipeline
 from nlpkit.training import (
     TrainingConfig,
     batch_examples,
@@ -228,6 +229,38 @@ def test_seeded_shuffle_gives_the_same_order_for_the_same_seed():
 
     np.testing.assert_array_equal(order(3), order(3))
     assert not np.array_equal(order(3), order(4))
+
+
+def test_batch_examples_is_make_pipeline_with_data_sharding():
+    examples = token_examples(count=20)
+    ours = batch_examples(examples, 6, shuffle=True, seed=9, shuffle_buffer=7)
+    theirs = make_pipeline(examples, batch_size=6, shuffle=True, seed=9, shuffle_buffer_size=7)
+    for _ in range(2):  # a new order every epoch, the same in both
+        for (a, la), (b, lb) in zip(ours, theirs, strict=True):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(la, lb)
+    policy = ours.options().experimental_distribute.auto_shard_policy
+    assert policy == tf.data.experimental.AutoShardPolicy.DATA
+
+
+def test_unseeded_shuffle_draws_its_own_seed():
+    def order():
+        return next(iter(batch_examples(token_examples(count=20), 20, shuffle=True)))[0].numpy()
+
+    first, second = order(), order()
+    # Both are permutations of the same examples; two equal draws would have odds 1 in 20!.
+    np.testing.assert_array_equal(np.sort(first, axis=0), np.sort(second, axis=0))
+    assert not np.array_equal(first, second)
+
+
+def test_fit_takes_one_step_per_batch_when_tf_data_cannot_tell_the_length(tmp_path):
+    examples = token_examples(count=48).filter(lambda ids, label: label >= 0)
+    assert int(examples.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+    recorder = Recorder()
+    result = train(build_token_classifier, examples, config_for(tmp_path, epochs=2), loss=LOSS,
+                   callbacks=[recorder], dev_data=examples)
+    assert recorder.batches == 6 and result.steps_per_epoch == 3
+    assert int(result.model.optimizer.iterations.numpy()) == 6
 
 
 def test_count_batches_handles_unknown_empty_and_infinite_datasets():

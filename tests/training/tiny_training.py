@@ -48,3 +48,13 @@ def run_python(script, timeout=180):
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
+
+
+def build_fixed_token_classifier():
+    """`build_token_classifier` with weights drawn from a fixed NumPy seed, whatever the global
+    random state, so that runs in one process can be compared."""
+    model = build_token_classifier()
+    rng = np.random.default_rng(42)
+    model.set_weights([rng.normal(scale=0.3, size=w.shape).astype("float32")
+                       for w in model.get_weights()])
+    return model

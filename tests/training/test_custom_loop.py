@@ -1,0 +1,309 @@
+"""nlpkit.training.custom_loop: the strategy.run loop against fit, exact resume, masks, clipping.
+
+The multi-worker runs themselves are in test_multi_worker.py and test_fault_tolerance.py; here
+the same loop runs in this process on one device, and over 2 logical CPUs in a fresh process.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlpkit.training import (
+    TrainingConfig,
+    masked_losses,
+    per_example_loss,
+    train,
+    uses_custom_loop,
+)
+from tests.training.tiny_training import (
+    build_fixed_token_classifier,
+    run_python,
+    token_examples,
+)
+
+LOSS = "sparse_categorical_crossentropy"
+
+
+def config_for(tmp_path, name="run", **overrides):
+    settings = {"epochs": 2, "batch_size": 8, "run_dir": str(tmp_path / name), "verbose": 0,
+                "monitor": None, "seed": 4, "training_loop": "custom"}
+    settings.update(overrides)
+    return TrainingConfig(**settings)
+
+
+class Interrupted(Exception):
+    pass
+
+
+class Recorder(keras.callbacks.Callback):
+    """Records the (epoch, batch) of every step; raises after step `stop` if given."""
+
+    def __init__(self, stop=None):
+        super().__init__()
+        self.stop = stop
+        self.epoch = None
+        self.steps = []
+        self.first_weights = None
+
+    def on_train_begin(self, logs=None):
+        self.first_weights = self.model.get_weights()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append((self.epoch, batch))
+        if (self.epoch, batch) == self.stop:
+            raise Interrupted(f"interrupted in epoch {self.epoch} after batch {batch}")
+
+
+def assert_weights_close(a, b, atol=1e-6):
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x, y, atol=atol)
+
+
+def test_custom_loop_computes_what_fit_computes_on_one_device(tmp_path):
+    # One full batch per epoch, so that both see the same examples in every step.
+    results = {}
+    for loop in ("fit", "custom"):
+        config = config_for(tmp_path, loop, epochs=3, batch_size=48, training_loop=loop,
+                            monitor="val_loss")
+        results[loop] = train(build_fixed_token_classifier, token_examples(), config, loss=LOSS,
+                              metrics=["accuracy"], dev_data=token_examples(count=20, seed=1))
+    fit, custom = results["fit"], results["custom"]
+    assert set(custom.history) == set(fit.history) == {"loss", "accuracy", "val_loss",
+                                                       "val_accuracy"}
+    for name, values in fit.history.items():
+        np.testing.assert_allclose(custom.history[name], values, atol=1e-6, err_msg=name)
+    assert fit.history["loss"][2] < fit.history["loss"][0]  # it trained
+    assert int(custom.model.optimizer.iterations.numpy()) == 3
+    assert_weights_close(custom.model.get_weights(), fit.model.get_weights())
+    run = tmp_path / "custom"
+    assert sorted(os.listdir(run / "checkpoints")) == [f"epoch-00{i}.weights.h5" for i in (1, 2, 3)]
+    for split in ("train", "validation"):
+        assert any(n.startswith("events.out.tfevents") for n in os.listdir(run / "logs" / split))
+    assert not (run / "backup").exists()
+
+
+def test_interrupted_run_resumes_at_the_last_step_backup_and_ends_as_if_never_stopped(tmp_path):
+    reference = train(build_fixed_token_classifier, token_examples(), config_for(tmp_path, "ref"),
+                      loss=LOSS)
+    config = config_for(tmp_path, backup_steps=2)  # 6 steps per epoch, 12 in all
+    crash = Recorder(stop=(1, 3))  # after step 10, before its backup
+    with pytest.raises(Interrupted):
+        train(build_fixed_token_classifier, token_examples(), config, loss=LOSS,
+              callbacks=[crash])
+    backup = tmp_path / "run" / "backup"
+    assert 'model_checkpoint_path: "ckpt-8"' in (backup / "checkpoint").read_text()
+    # every kept backup is readable
+    for step in (6, 8):
+        assert tf.train.load_checkpoint(str(backup / f"ckpt-{step}")).has_tensor(
+            "steps_done/.ATTRIBUTES/VARIABLE_VALUE")
+
+    resumed = Recorder()
+    result = train(build_fixed_token_classifier, token_examples(), config, loss=LOSS,
+                   callbacks=[resumed])
+    # Steps 1..8 are not repeated: the resumed run starts at epoch 1, batch 2 and runs 4 steps.
+    assert resumed.steps == [(1, 2), (1, 3), (1, 4), (1, 5)]
+    assert int(result.model.optimizer.iterations.numpy()) == 12
+    assert result.steps_per_epoch == 6
+    # The replayed epoch sees the batches it would have seen: the weights are the uninterrupted
+    # run's.
+    assert_weights_close(result.model.get_weights(), reference.model.get_weights())
+    assert not backup.exists()
+
+
+def test_a_backup_from_other_data_is_refused(tmp_path):
+    config = config_for(tmp_path, backup_steps=1)
+    with pytest.raises(Interrupted):
+        train(build_fixed_token_classifier, token_examples(), config, loss=LOSS,
+              callbacks=[Recorder(stop=(0, 1))])
+    with pytest.raises(ValueError, match="6 steps per epoch, but this run has 3"):
+        train(build_fixed_token_classifier, token_examples(count=24), config, loss=LOSS)
+
+
+def test_each_loop_refuses_the_other_loops_backup(tmp_path):
+    with pytest.raises(Interrupted):
+        train(build_fixed_token_classifier, token_examples(), config_for(tmp_path),
+              loss=LOSS, callbacks=[Recorder(stop=(1, 0))])
+    with pytest.raises(ValueError, match="backup of the strategy.run training loop"):
+        train(build_fixed_token_classifier, token_examples(),
+              config_for(tmp_path, training_loop="fit"), loss=LOSS)
+
+    with pytest.raises(Interrupted):
+        train(build_fixed_token_classifier, token_examples(),
+              config_for(tmp_path, "fit", training_loop="fit"),
+              loss=LOSS, callbacks=[Recorder(stop=(1, 0))])
+    with pytest.raises(ValueError, match="BackupAndRestore backup"):
+        train(build_fixed_token_classifier, token_examples(), config_for(tmp_path, "fit"),
+              loss=LOSS)
+
+
+def test_nan_loss_stops_the_custom_loop_at_once(tmp_path):
+    features = np.full((32, 4), np.nan, dtype="float32")
+    examples = tf.data.Dataset.from_tensor_slices((features, np.zeros(32, "int32")))
+
+    def build():
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+
+    recorder = Recorder()
+    with pytest.raises(FloatingPointError, match="loss became nan"):
+        train(build, examples, config_for(tmp_path, epochs=3), loss=LOSS, callbacks=[recorder])
+    assert recorder.steps == [(0, 0)]
+
+
+def test_early_stopping_keeps_the_best_epoch_under_the_custom_loop(tmp_path):
+    # As in test_fit: full-batch SGD lowers the dev loss every epoch, so with mode="max" epoch 1
+    # is the best and patience 1 stops after epoch 2.
+    config = config_for(tmp_path, epochs=10, batch_size=48, optimizer="sgd", learning_rate=0.1,
+                        monitor="val_loss", monitor_mode="max", patience=1)
+    examples = token_examples(count=48)
+    result = train(build_fixed_token_classifier, examples, config, loss=LOSS, dev_data=examples)
+    assert len(result.history["val_loss"]) == 2
+    assert result.history["val_loss"][1] < result.history["val_loss"][0]
+    best = build_fixed_token_classifier()
+    best.load_weights(str(tmp_path / "run" / "checkpoints" / "epoch-001.weights.h5"))
+    assert_weights_close(result.model.get_weights(), best.get_weights(), atol=0)
+
+
+def test_masked_losses_count_only_unmasked_elements_and_match_keras():
+    rng = np.random.default_rng(0)
+    # shape: (batch, time, classes)
+    probabilities = tf.nn.softmax(rng.normal(size=(3, 4, 5)).astype("float32"))
+    labels = tf.constant(rng.integers(0, 5, size=(3, 4)), tf.int32)
+    mask = tf.constant([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]]) > 0
+    masked = tf.identity(probabilities)
+    masked._keras_mask = mask
+    for loss in (LOSS, keras.losses.SparseCategoricalCrossentropy()):
+        values, count = masked_losses(per_example_loss(loss), labels, masked)
+        assert int(count) == 4
+        expected = keras.losses.SparseCategoricalCrossentropy()(labels, masked)
+        np.testing.assert_allclose(float(tf.reduce_sum(values)) / 4, float(expected), rtol=1e-6)
+        # padded-with-mask equals the unpadded elements alone
+        unpadded = keras.losses.sparse_categorical_crossentropy(
+            tf.boolean_mask(labels, mask), tf.boolean_mask(probabilities, mask))
+        np.testing.assert_allclose(float(tf.reduce_sum(values)), float(tf.reduce_sum(unpadded)),
+                                   rtol=1e-6)
+    values, count = masked_losses(per_example_loss(LOSS), labels[:, 0], probabilities[:, 0])
+    assert int(count) == 3 and values.shape == (3,)
+
+
+def test_loop_choice_and_its_limits():
+    one = tf.distribute.OneDeviceStrategy("/cpu:0")
+    assert not uses_custom_loop(TrainingConfig(clipnorm=1.0), one)  # one replica: fit clips right
+    assert uses_custom_loop(TrainingConfig(training_loop="custom"), one)
+    with pytest.raises(ValueError, match="backup_steps needs the strategy.run training loop"):
+        uses_custom_loop(TrainingConfig(backup_steps=5), one)
+    with pytest.raises(ValueError, match="jit_compile=True"):
+        uses_custom_loop(TrainingConfig(training_loop="custom", jit_compile=True), one)
+    with pytest.raises(ValueError, match="training_loop.*backup_steps"):
+        TrainingConfig(training_loop="keras", backup_steps=0)
+
+
+def test_sample_weights_are_refused_by_the_custom_loop(tmp_path):
+    examples = token_examples().map(lambda ids, label: (ids, label, 1.0))
+    with pytest.raises(ValueError, match="sample weights are not supported"):
+        train(build_fixed_token_classifier, examples, config_for(tmp_path), loss=LOSS)
+
+
+TWO_CPUS = """
+import dataclasses, json, tempfile
+from nlpkit.training import configure_cpu_devices
+configure_cpu_devices(2)
+import keras, numpy as np, tensorflow as tf
+from nlpkit import classification, classifier
+from nlpkit.export import export_classifier
+from nlpkit.training import TrainingConfig, enable_repeatable_runs, make_strategy, train
+from nlpkit.training import uses_custom_loop
+from nlpkit.text import WordTokenizer
+
+texts = classification.read_labelled_data("recipes/data/sentiment_sample.tsv")
+texts = texts.subset(range(64))
+tokenizer = WordTokenizer(lowercase=True, max_length=20)
+tokenizer.adapt(texts.texts)
+sentences = ["a gripping , funny film", "a dull mess", ""]
+
+def build():
+    return classifier.build_classifier(tokenizer.vocabulary_size, 2, encoder="cnn", filters=8,
+                                       embedding_dim=8, dropout=0.0)
+
+report = {}
+# One strategy object per kind for the whole process: two MirroredStrategy objects in one process
+# number their collective ops alike, and TensorFlow then mixes up their shapes.
+strategies = {name: make_strategy(name) for name in ("one_device", "mirrored")}
+for loop, clipnorm in (("fit", None), ("custom", 0.05)):
+    for name, strategy in strategies.items():
+        enable_repeatable_runs(5)
+        config = TrainingConfig(epochs=2, batch_size=16, seed=5, run_dir=tempfile.mkdtemp(),
+                                monitor=None, verbose=0, training_loop=loop, clipnorm=clipnorm,
+                                learning_rate=0.01)
+        result = train(build, classification.tokenized_examples(texts, tokenizer), config,
+                       loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                       strategy=strategy)
+        served = {"probabilities": tf.constant([])}
+        if loop == "custom":  # (test_strategy.py exports models trained by fit)
+            export = export_classifier(tokenizer, result.model, ["negative", "positive"],
+                                       tempfile.mkdtemp() + "/m")
+            served = tf.saved_model.load(export).signatures["serving_default"](
+                text=tf.constant(sentences))
+        report[f"{loop}-{name}"] = {
+            "replicas": strategy.num_replicas_in_sync,
+            "auto_uses_custom": uses_custom_loop(
+                dataclasses.replace(config, training_loop="auto"), strategy),
+            "history": result.history,
+            "steps": int(result.model.optimizer.iterations.numpy()),
+            "weights": [w.tolist() for w in result.model.get_weights()],
+            "served": served["probabilities"].numpy().tolist()}
+
+# One SGD step with learning rate 1 moves the weights by the clipped gradient: its norm is the
+# clipnorm over both replicas together.
+rng = np.random.default_rng(0)
+features = rng.normal(size=(48, 5)).astype("float32")
+dense = tf.data.Dataset.from_tensor_slices((features, (features[:, 0] > 0).astype("int32")))
+def build_dense():
+    return keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh"),
+                             keras.layers.Dense(2, activation="softmax")])
+enable_repeatable_runs(5)
+class First(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.weights = self.model.get_weights()
+first = First()
+result = train(build_dense, dense, TrainingConfig(epochs=1, batch_size=48, optimizer="sgd",
+               learning_rate=1.0, clipnorm=1e-3, monitor=None, verbose=0,
+               run_dir=tempfile.mkdtemp()),
+               loss="sparse_categorical_crossentropy", strategy=strategies["mirrored"],
+               callbacks=[first])
+step = [a - b for a, b in zip(result.model.get_weights(), first.weights)]
+report["clipped_step_norm"] = float(np.sqrt(sum(np.sum(np.square(s, dtype="float64"))
+                                                for s in step)))
+print(json.dumps(report))
+"""
+
+
+def test_two_logical_cpus_train_the_sentiment_model_like_one_device_with_either_loop():
+    report = json.loads(run_python(TWO_CPUS, timeout=300).strip().splitlines()[-1])
+    for loop in ("fit", "custom"):
+        one, mirrored = report[f"{loop}-one_device"], report[f"{loop}-mirrored"]
+        assert (one["replicas"], mirrored["replicas"]) == (1, 2)
+        # training_loop="auto" would take the custom loop only to clip over 2 replicas
+        assert (one["auto_uses_custom"], mirrored["auto_uses_custom"]) == (
+            (False, False) if loop == "fit" else (False, True))
+        assert one["steps"] == mirrored["steps"] == 8  # 64 texts / global batch 16, 2 epochs
+        # Same global batch, same seed: the same loss curve up to float summation order.
+        for name in ("loss", "accuracy"):
+            np.testing.assert_allclose(mirrored["history"][name], one["history"][name],
+                                       atol=1e-5, err_msg=f"{loop} {name}")
+        assert one["history"]["loss"][1] < one["history"]["loss"][0]
+        for a, b in zip(mirrored["weights"], one["weights"], strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(report["custom-mirrored"]["served"],
+                               report["custom-one_device"]["served"], atol=1e-5)
+    assert len(report["custom-mirrored"]["served"]) == 3
+    # auto with clipnorm over 2 replicas: the step is clipped to clipnorm in all (Keras' optimizer
+    # would clip each replica's half and let the sum reach up to 2 x clipnorm).
+    assert report["clipped_step_norm"] == pytest.approx(1e-3, rel=1e-4)
