@@ -1,0 +1,104 @@
+"""Runs `tests.training.multi_worker_worker` processes as a cluster on 127.0.0.1.
+
+Every process gets its own `TF_CONFIG` and its own `TMPDIR` (so a test can check that non-chief
+workers remove their temporary directories). Output lines are collected by reader threads so
+that a test can wait for a given line with a deadline; `stop_all` kills whatever still runs.
+"""
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from tests.training.tiny_training import REPO_ROOT
+
+
+def free_ports(count):
+    """`count` distinct TCP ports that are free on 127.0.0.1 right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def tf_config(ports, index):
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    return json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+
+
+class Worker:
+    """One `multi_worker_worker` process; its stdout lines go to `self.lines`."""
+
+    def __init__(self, args, *, tf_config_json, tmpdir, log_path):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
+                   TMPDIR=str(tmpdir), PYTHONPATH=str(REPO_ROOT))
+        env.pop("TF_CONFIG", None)
+        if tf_config_json is not None:
+            env["TF_CONFIG"] = tf_config_json
+        os.makedirs(tmpdir, exist_ok=True)
+        self.log_path = log_path
+        self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115  closed in wait()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.training.multi_worker_worker", *map(str, args)],
+            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True,
+        )
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.put(line.strip())
+
+    def wait_for_line(self, expected, deadline):
+        """Waits until the worker prints `expected`; False if it ends or `deadline` passes."""
+        while time.monotonic() < deadline:
+            try:
+                if self.lines.get(timeout=0.2) == expected:
+                    return True
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    return False
+        return False
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def wait(self, deadline):
+        """Exit code, or None if the worker was still running at `deadline` (it is killed)."""
+        try:
+            return self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            if self.process.poll() is None:
+                self.kill()
+            self._log.close()
+
+    def log_tail(self, characters=3000):
+        with open(self.log_path, encoding="utf-8", errors="replace") as file:
+            return file.read()[-characters:]
+
+
+def start_workers(root, args, *, ports, tag):
+    """Starts one worker per port, all with `args`; logs and TMPDIRs go under `root`."""
+    return [
+        Worker(args, tf_config_json=tf_config(ports, index),
+               tmpdir=root / f"tmp-{tag}-{index}", log_path=root / f"{tag}-{index}.log")
+        for index in range(len(ports))
+    ]
+
+
+def stop_all(workers):
+    for worker in workers:
+        worker.kill()
