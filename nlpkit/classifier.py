@@ -22,6 +22,15 @@ CELLS = {
     "no_forget_gate": layers.NoForgetGateLSTM,
 }
 
+# What one dropout draw removes from the embedded text `(batch, time, dim)`: single values, whole
+# word vectors (word dropout, Iyyer et al. 2015), or whole dimensions across the text (spatial
+# dropout). `None` in a noise shape means "a separate draw along this axis".
+EMBEDDING_DROPOUT_UNITS = {
+    "value": None,
+    "word": (None, None, 1),
+    "dimension": (None, 1, None),
+}
+
 POOLINGS = {
     "last": None,  # the top recurrent layer's own final state (forward and backward halves)
     "mean": layers.MeanPooling,
@@ -45,7 +54,10 @@ def build_classifier(
     widths=(3, 4, 5),
     bow_mode="tf_idf",
     dropout=0.5,
+    embedding_dropout=None,
+    embedding_dropout_unit="value",
     recurrent_dropout=0.0,
+    max_norm=None,
     name="classifier",
 ):
     """Builds a Keras classifier from token ids `(batch, time)` to probabilities `(batch, classes)`.
@@ -66,8 +78,15 @@ def build_classifier(
         widths: For `"cnn"`: convolution widths.
         bow_mode: For `"bow"`: `"multi_hot"`, `"count"` or `"tf_idf"`. With TF-IDF, call
             `adapt_classifier(model, token_id_batches)` before training to set the IDF weights.
-        dropout: Dropout rate on embeddings and on the encoded vector.
+        dropout: Dropout rate on the encoded vector (the input of the output layer).
+        embedding_dropout: Dropout rate on the token embeddings (`"cnn"` and `"rnn"`); `None`
+            uses `dropout`. Kim (2014) drops only the encoded vector, i.e. `0.0` here.
+        embedding_dropout_unit: What `embedding_dropout` drops: `"value"` (each embedding value
+            on its own), `"word"` (whole word vectors) or `"dimension"` (an embedding dimension
+            for the whole text, i.e. spatial dropout).
         recurrent_dropout: For `"rnn"`: dropout on the recurrent state.
+        max_norm: If set, the output layer's weight vector of each class is rescaled after every
+            update so that its L2 norm is at most this (Kim 2014 uses 3).
         name: Model name.
 
     Returns:
@@ -79,6 +98,11 @@ def build_classifier(
         raise ValueError(f"cell must be one of {sorted(CELLS)}; got {cell!r}.")
     if encoder == "rnn" and pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {sorted(POOLINGS)}; got {pooling!r}.")
+    if embedding_dropout_unit not in EMBEDDING_DROPOUT_UNITS:
+        raise ValueError(
+            f"embedding_dropout_unit must be one of {sorted(EMBEDDING_DROPOUT_UNITS)}; "
+            f"got {embedding_dropout_unit!r}."
+        )
     if num_layers < 1:
         raise ValueError(f"num_layers must be at least 1; got {num_layers}.")
 
@@ -93,7 +117,12 @@ def build_classifier(
         embedded = keras.layers.Embedding(
             vocab_size, embedding_dim, mask_zero=True, name="embedding"
         )(token_ids)
-        embedded = keras.layers.Dropout(dropout, name="embedding_dropout")(embedded)
+        embedding_dropout = dropout if embedding_dropout is None else embedding_dropout
+        embedded = keras.layers.Dropout(
+            embedding_dropout,
+            noise_shape=EMBEDDING_DROPOUT_UNITS[embedding_dropout_unit],
+            name="embedding_dropout",
+        )(embedded)
         if encoder == "cnn":
             encoded = layers.MultiWidthConv1D(filters, widths=widths, name="conv")(embedded)
         else:
@@ -101,9 +130,11 @@ def build_classifier(
                 embedded, cell, bidirectional, num_layers, pooling, units, recurrent_dropout
             )
     encoded = keras.layers.Dropout(dropout, name="encoded_dropout")(encoded)
-    probabilities = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(
-        encoded
-    )
+    # kernel: (features, classes); axis 0 bounds each class's incoming weight vector
+    constraint = None if max_norm is None else keras.constraints.MaxNorm(max_norm, axis=0)
+    probabilities = keras.layers.Dense(
+        num_classes, activation="softmax", kernel_constraint=constraint, name="probabilities"
+    )(encoded)
     return keras.Model(token_ids, probabilities, name=name)
 
 

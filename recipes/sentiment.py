@@ -10,7 +10,8 @@
 
 Data (`--data`): a TSV/CSV with `sentence` and `label` columns (GLUE SST-2), a folder with
 `*.pos`/`*.neg` line files (Movie Review), or a folder of class folders (IMDB `train/`). Without
-`--dev-data`, a seeded `--dev-fraction` of `--data` is held out. The export in
+`--dev-data`, a seeded `--dev-fraction` of `--data` is held out, or with `--folds N --fold K` fold K
+of N seeded folds (cross-validation: one run per fold). The export in
 `saved_models/sentiment/<version>/` takes raw text (`text`) and answers `probabilities`, `label`
 and `score`; `saved_models/README.md` shows how to serve it.
 """
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "data", "sentiment_sample.tsv")
@@ -35,7 +37,8 @@ def parse_args(argv):
         "command", nargs="?", default="train", choices=["train", "evaluate", "predict", "export"],
         help="train (then evaluate on the dev set and export), evaluate the latest export on "
         "--data, predict with the latest export, or export the last trained model "
-        "(default: %(default)s)",
+        # literal default: parse_intermixed_args hides positional defaults while it parses
+        "(default: train)",
     )
     parser.add_argument("texts", nargs="*", help="predict: texts to classify (default: stdin)")
     add_training_flags(parser, name="sentiment", epochs=5, batch_size=32, patience=2)
@@ -45,7 +48,13 @@ def parse_args(argv):
     data.add_argument("--dev-fraction", type=float, default=0.1,
                       help="share of --data held out as dev set (default: %(default)s)")
     data.add_argument("--split-seed", type=int, default=0,
-                      help="seed of the train/dev split (default: %(default)s)")
+                      help="seed of the train/dev split or of the folds (default: %(default)s)")
+    data.add_argument("--folds", type=positive_int, default=None, metavar="N",
+                      help="cross-validation: cut --data into N seeded folds and hold out fold "
+                      "--fold as the dev set; run once per fold (default: %(default)s, i.e. "
+                      "hold out --dev-fraction)")
+    data.add_argument("--fold", type=int, default=0, metavar="K",
+                      help="with --folds N: the fold held out, 0..N-1 (default: %(default)s)")
     data.add_argument("--label-names", default="negative,positive",
                       help="comma-separated names of the label ids 0, 1, ... as the export "
                       "answers them (default: %(default)s)")
@@ -73,8 +82,33 @@ def parse_args(argv):
                        help="recurrent units per direction (default: %(default)s)")
     model.add_argument("--filters", type=positive_int, default=100,
                        help="CNN filters per width (default: %(default)s)")
-    model.add_argument("--dropout", type=float, default=0.5, help="(default: %(default)s)")
-    return parser, parser.parse_intermixed_args(argv)
+    model.add_argument("--widths", type=_widths, default=(3, 4, 5), metavar="W,W,...",
+                       help="CNN convolution widths (default: 3,4,5)")
+    model.add_argument("--dropout", type=float, default=0.5,
+                       help="dropout on the encoded vector (default: %(default)s)")
+    model.add_argument("--embedding-dropout", type=float, default=None,
+                       help="dropout on the word embeddings of cnn and rnn (default: "
+                       "%(default)s, i.e. --dropout)")
+    model.add_argument("--embedding-dropout-unit", choices=sorted(classifier.EMBEDDING_DROPOUT_UNITS),
+                       default="value", help="what --embedding-dropout drops: single values, "
+                       "whole word vectors, or a dimension for the whole text (spatial dropout) "
+                       "(default: %(default)s)")
+    model.add_argument("--recurrent-dropout", type=float, default=0.0,
+                       help="dropout on the recurrent state of rnn (default: %(default)s)")
+    model.add_argument("--max-norm", type=float, default=None,
+                       help="bound on the L2 norm of each class's output weights, as in Kim "
+                       "(2014) (default: %(default)s, i.e. none)")
+    args = parser.parse_intermixed_args(argv)
+    if args.folds is not None and not (args.folds >= 2 and 0 <= args.fold < args.folds):
+        parser.error(f"--folds must be at least 2 and --fold in 0..folds-1; found --folds "
+                     f"{args.folds} --fold {args.fold}")
+    return parser, args
+
+
+def _widths(text):
+    from nlpkit.cli import positive_int
+
+    return tuple(positive_int(width) for width in text.split(","))
 
 
 def main(argv=None):
@@ -102,10 +136,11 @@ def run(args):
 
 def train(args, strategy):
     import keras
+    import numpy as np
 
     from nlpkit import classification, classifier
     from nlpkit.cli import run_config, save_run_config, training_config_from_args
-    from nlpkit.data import DataFormatError, split_examples
+    from nlpkit.data import DataFormatError, split_examples, split_indices
     from nlpkit.text import WordTokenizer
     from nlpkit.training import train as fit
 
@@ -113,6 +148,10 @@ def train(args, strategy):
     data = classification.read_labelled_data(args.data or SAMPLE)
     if args.dev_data:
         train_texts, dev_texts = data, classification.read_labelled_data(args.dev_data)
+    elif args.folds:
+        folds = split_indices(len(data), [1 / args.folds] * args.folds, seed=args.split_seed)
+        dev_texts = data.subset(folds.pop(args.fold))
+        train_texts = data.subset(np.sort(np.concatenate(folds)))
     else:
         train_texts, dev_texts = split_examples(
             data, (1 - args.dev_fraction, args.dev_fraction), seed=args.split_seed)
@@ -131,17 +170,23 @@ def train(args, strategy):
             tokenizer.vocabulary_size, len(label_names), encoder=args.model, cell=args.cell,
             bidirectional=args.bidirectional, num_layers=args.layers, pooling=args.pooling,
             embedding_dim=args.embedding_dim, units=args.units, filters=args.filters,
-            bow_mode=args.bow_mode, dropout=args.dropout)
+            widths=args.widths, bow_mode=args.bow_mode, dropout=args.dropout,
+            embedding_dropout=args.embedding_dropout,
+            embedding_dropout_unit=args.embedding_dropout_unit,
+            recurrent_dropout=args.recurrent_dropout,
+            max_norm=args.max_norm)
         if args.model == "bow":
             classifier.adapt_classifier(model, classification.padded_token_ids(train_texts, tokenizer))
         return model
 
     # 3. Train, with checkpoints, resumable backups, TensorBoard logs and early stopping.
     config = training_config_from_args(args, monitor="val_accuracy", monitor_mode="max")
+    started = time.perf_counter()
     result = fit(build_model, classification.tokenized_examples(train_texts, tokenizer), config,
                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                  dev_data=classification.tokenized_examples(dev_texts, tokenizer),
                  strategy=strategy)
+    training_seconds = time.perf_counter() - started
 
     # 4. Evaluate on the dev set and keep the scores next to the checkpoints.
     dev_ids = classification.padded_token_ids(dev_texts, tokenizer)
@@ -149,7 +194,8 @@ def train(args, strategy):
         dev_texts.labels, result.model.predict(dev_ids, batch_size=256, verbose=0), label_names)
     print(classification.format_report(report))
     os.makedirs(args.run_dir, exist_ok=True)
-    save_run_config(os.path.join(args.run_dir, "metrics.json"), report)
+    save_run_config(os.path.join(args.run_dir, "metrics.json"),
+                    {**report, **training_record(result.history, training_seconds)})
     result.model.save(os.path.join(args.run_dir, "model.keras"))
     with open(os.path.join(args.run_dir, "tokenizer.json"), "w", encoding="utf-8") as handle:
         json.dump(keras.saving.serialize_keras_object(tokenizer), handle)
@@ -158,6 +204,17 @@ def train(args, strategy):
     config_record = run_config(args, label_names=label_names, dev_metrics=report)
     save_run_config(os.path.join(args.run_dir, "run_config.json"), config_record)
     return export_version(args, tokenizer, result.model, label_names, config_record)
+
+
+def training_record(history, training_seconds):
+    """How training went: epochs run, the best dev epoch (1-based), per-epoch history, time."""
+    dev_accuracy = history.get("val_accuracy", [])
+    return {
+        "epochs_run": len(history.get("loss", [])),
+        "best_epoch": 1 + dev_accuracy.index(max(dev_accuracy)) if dev_accuracy else None,
+        "history": {name: [float(value) for value in values] for name, values in history.items()},
+        "training_seconds": round(training_seconds, 1),
+    }
 
 
 def export_version(args, tokenizer, model, label_names, config_record):

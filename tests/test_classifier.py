@@ -4,7 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from nlpkit.classifier import CELLS, POOLINGS, adapt_classifier, build_classifier
+from nlpkit.classifier import (
+    CELLS,
+    EMBEDDING_DROPOUT_UNITS,
+    POOLINGS,
+    adapt_classifier,
+    build_classifier,
+)
 from tests import layer_checks
 
 TOKEN_IDS = np.array([[5, 6, 7, 8, 2, 0, 0, 0], [9, 3, 4, 1, 5, 6, 7, 2]], "int32")
@@ -60,3 +66,52 @@ def test_unknown_choices_are_clear_errors():
         small("rnn", cell="mgu")
     with pytest.raises(ValueError, match="pooling must be one of"):
         small("rnn", pooling="attention")
+
+
+def test_embedding_dropout_is_separate_from_the_output_dropout():
+    def rates(**kwargs):
+        model = build_classifier(12, 2, encoder="cnn", embedding_dim=6, filters=3, **kwargs)
+        return [model.get_layer(name).rate for name in ("embedding_dropout", "encoded_dropout")]
+
+    assert rates(dropout=0.5) == [0.5, 0.5]  # None: the embeddings get `dropout` too
+    assert rates(dropout=0.5, embedding_dropout=0.1) == [0.1, 0.5]
+    assert rates(dropout=0.3, embedding_dropout=0.0) == [0.0, 0.3]
+
+
+@pytest.mark.parametrize("unit", sorted(EMBEDDING_DROPOUT_UNITS))
+def test_embedding_dropout_drops_values_words_or_dimensions(unit):
+    keras.utils.set_random_seed(5)
+    model = build_classifier(
+        12, 2, encoder="cnn", embedding_dim=64, filters=3, embedding_dropout=0.5,
+        embedding_dropout_unit=unit,
+    )
+    dropped = keras.Model(model.input, model.get_layer("embedding_dropout").output)
+    token_ids = np.tile(np.arange(1, 12, dtype="int32"), (4, 6))  # no padding: (4, 66)
+    # shape: (batch, time, dim)
+    kept = keras.ops.convert_to_numpy(dropped(token_ids, training=True)) != 0
+    assert 0.3 < kept.mean() < 0.7
+    whole_words = np.all(kept == kept[:, :, :1])  # a word vector is kept or dropped whole
+    whole_dimensions = np.all(kept == kept[:, :1, :])
+    assert (whole_words, whole_dimensions) == {
+        "value": (False, False), "word": (True, False), "dimension": (False, True)
+    }[unit]
+
+
+def test_unknown_embedding_dropout_unit_is_a_clear_error():
+    with pytest.raises(ValueError, match="embedding_dropout_unit must be one of"):
+        small("cnn", embedding_dropout_unit="sentence")
+
+
+@pytest.mark.parametrize("encoder", ["cnn", "rnn"])
+def test_max_norm_bounds_each_class_weight_vector(encoder):
+    def class_norms_after_training(max_norm):
+        keras.utils.set_random_seed(3)
+        model = small(encoder, cell="gru", max_norm=max_norm)
+        # a large learning rate drives the output weights far past the bound without it
+        model.compile(optimizer=keras.optimizers.SGD(5.0), loss="sparse_categorical_crossentropy")
+        model.fit(TOKEN_IDS, np.array([0, 2]), epochs=5, verbose=0)
+        kernel = keras.ops.convert_to_numpy(model.get_layer("probabilities").kernel)
+        return np.linalg.norm(kernel, axis=0)  # one norm per class
+
+    assert class_norms_after_training(None).max() > 0.5
+    np.testing.assert_array_less(class_norms_after_training(0.5), 0.5 + 1e-5)
