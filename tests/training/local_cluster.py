@@ -15,7 +15,28 @@ import sys
 import threading
 import time
 
+import numpy as np
+
 from tests.training.tiny_training import REPO_ROOT
+
+# 44 examples / global batch 8: 5 full batches and one of 4, i.e. 2 examples per worker. Plain SGD,
+# where the size of every step matters (see multi_worker_worker.py for the defaults).
+TRAINING_ARGS = ["--epochs", "2", "--batch-size", "8", "--examples", "44", "--clipnorm", "0.5"]
+
+
+def run_args(root, name):
+    """Worker arguments writing everything under `root/name`, with `TRAINING_ARGS`."""
+    return ["--out", root / name / "out", "--run-dir", root / name / "run",
+            "--export-dir", root / name / "export", *TRAINING_ARGS]
+
+
+def load_report(root, name, index):
+    """The JSON report and the final weights that worker `index` of run `name` wrote."""
+    out = root / name / "out"
+    with open(out / f"worker-{index}.json", encoding="utf-8") as file:
+        report = json.load(file)
+    weights = np.load(out / f"worker-{index}.npz")
+    return report, [weights[key] for key in weights.files]
 
 
 def free_ports(count):
@@ -90,10 +111,14 @@ class Worker:
             return file.read()[-characters:]
 
 
-def start_workers(root, args, *, ports, tag):
-    """Starts one worker per port, all with `args`; logs and TMPDIRs go under `root`."""
+def start_workers(root, args, *, ports, tag, extra_args=None):
+    """Starts one worker per port, all with `args`; logs and TMPDIRs go under `root`.
+
+    `extra_args`, if given, maps a worker index to more arguments for that worker only.
+    """
+    extra_args = extra_args or {}
     return [
-        Worker(args, tf_config_json=tf_config(ports, index),
+        Worker([*args, *extra_args.get(index, ())], tf_config_json=tf_config(ports, index),
                tmpdir=root / f"tmp-{tag}-{index}", log_path=root / f"{tag}-{index}.log")
         for index in range(len(ports))
     ]

@@ -171,6 +171,19 @@ def test_early_stopping_keeps_the_best_epoch_under_the_custom_loop(tmp_path):
     assert_weights_close(result.model.get_weights(), best.get_weights(), atol=0)
 
 
+def test_custom_loop_with_loss_scaling_and_clipping_learns(tmp_path):
+    # mixed_float16 wraps the optimizer in a LossScaleOptimizer: the loop must clip the unscaled
+    # gradient and still let the optimizer unscale it.
+    config = config_for(tmp_path, epochs=4, mixed_precision="mixed_float16", clipnorm=0.5,
+                        optimizer="sgd", learning_rate=0.5)
+    result = train(build_fixed_token_classifier, token_examples(), config, loss=LOSS)
+    assert isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert result.model.layers[-1].compute_dtype == "float16"
+    losses = result.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0] - 0.01
+    assert int(result.model.optimizer.iterations.numpy()) == 24
+
+
 def test_masked_losses_count_only_unmasked_elements_and_match_keras():
     rng = np.random.default_rng(0)
     # shape: (batch, time, classes)

@@ -4,7 +4,8 @@ Two workers (`tests.training.multi_worker_worker`) train for 2 epochs of 6 steps
 every 2 steps. Worker 1 is killed with SIGKILL right after step 9 (epoch 1, batch 2), then worker
 0 as well: a surviving worker cannot go on without its peer (TensorFlow aborts its collective ops
 once the peer stops sending heartbeats; a cluster manager restarts the whole job). Both are
-started again with the same command and finish from the last backup, taken after step 8.
+started again with the same command and finish from the last backup, taken after step 8 (after a
+first restart in which worker 1 cannot see that backup, which both workers must refuse).
 """
 
 import os
@@ -14,8 +15,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.local_cluster import free_ports, start_workers, stop_all
-from tests.training.test_multi_worker import load, run_args
+from tests.training.local_cluster import (
+    free_ports,
+    load_report,
+    run_args,
+    start_workers,
+    stop_all,
+)
 from tests.training.tiny_training import build_token_classifier
 
 pytestmark = pytest.mark.slow
@@ -50,6 +56,18 @@ def test_workers_restarted_after_a_kill_resume_from_the_backup_with_the_same_tot
     assert sorted(os.listdir(run / "checkpoints")) == ["epoch-001.weights.h5"]
     assert not (tmp_path / "cluster" / "export").exists()
 
+    # A worker that cannot read the chief's backup (a run directory that is not shared) would
+    # start from step 0 while the chief resumes: both stop before training, saying why.
+    workers = start_workers(tmp_path, args, ports=ports, tag="unshared",
+                            extra_args={1: ["--run-dir", tmp_path / "elsewhere"]})
+    try:
+        for worker in workers:
+            assert worker.wait(deadline) not in (0, None), worker.log_tail()
+            assert "the workers disagree on the steps already done" in worker.log_tail(20000)
+    finally:
+        stop_all(workers)
+    assert tf.train.latest_checkpoint(str(backup)).endswith("ckpt-8")
+
     workers = start_workers(tmp_path, args, ports=ports, tag="second")
     try:
         for worker in workers:
@@ -58,7 +76,8 @@ def test_workers_restarted_after_a_kill_resume_from_the_backup_with_the_same_tot
     finally:
         stop_all(workers)
 
-    (chief, chief_weights), (other, other_weights) = (load(tmp_path, "cluster", i) for i in (0, 1))
+    (chief, chief_weights), (other, other_weights) = (
+        load_report(tmp_path, "cluster", i) for i in (0, 1))
     for report in (chief, other):
         # resumed at the step after the backup, not at the start of the epoch or of training
         assert report["first_step_here"] == [1, 2]

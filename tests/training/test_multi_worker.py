@@ -6,7 +6,6 @@ matters, so that a worker taking the whole global batch instead of its share, or
 summed wrongly, would show; the one-device process trains the same way in the same time.
 """
 
-import json
 import os
 import time
 
@@ -15,27 +14,18 @@ import pytest
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  registers the TF Text ops the exports' preprocessing uses
 
-from tests.training.local_cluster import Worker, free_ports, start_workers, stop_all
+from tests.training.local_cluster import (
+    Worker,
+    free_ports,
+    load_report,
+    run_args,
+    start_workers,
+    stop_all,
+)
 
 pytestmark = pytest.mark.slow
 
 TIME_LIMIT = 300  # seconds for everything; the processes are killed after that
-
-# 44 examples / global batch 8: 5 full batches and one of 4, i.e. 2 examples per worker.
-ARGS = ["--epochs", "2", "--batch-size", "8", "--examples", "44", "--clipnorm", "0.5"]
-
-
-def run_args(root, name):
-    return ["--out", root / name / "out", "--run-dir", root / name / "run",
-            "--export-dir", root / name / "export", *ARGS]
-
-
-def load(root, name, index):
-    out = root / name / "out"
-    with open(out / f"worker-{index}.json", encoding="utf-8") as file:
-        report = json.load(file)
-    weights = np.load(out / f"worker-{index}.npz")
-    return report, [weights[key] for key in weights.files]
 
 
 def test_two_workers_train_like_one_device_and_only_the_chief_exports(tmp_path):
@@ -52,8 +42,9 @@ def test_two_workers_train_like_one_device_and_only_the_chief_exports(tmp_path):
     finally:
         stop_all([*workers, single])
 
-    (chief, chief_weights), (other, other_weights) = (load(tmp_path, "cluster", i) for i in (0, 1))
-    reference, reference_weights = load(tmp_path, "single", 0)
+    (chief, chief_weights), (other, other_weights) = (
+        load_report(tmp_path, "cluster", i) for i in (0, 1))
+    reference, reference_weights = load_report(tmp_path, "single", 0)
     assert chief["replicas"] == other["replicas"] == 2 and reference["replicas"] == 1
     for report in (chief, other, reference):
         assert report["steps_per_epoch"] == 6
