@@ -53,6 +53,7 @@ class LSTMProgram:
 
     gates = ("i", "f", "c", "o")
     saved_widths = (4,)
+    state_count = 2
 
     def parameters(self, cell):
         return []
@@ -153,6 +154,7 @@ class PeepholeLSTMProgram(LSTMProgram):
     """`PeepholeLSTMCell`: LSTM whose i and f gates see C_{t-1} and whose o gate sees C_t."""
 
     saved_widths = (4,)
+    prefetch_projected = True
 
     def parameters(self, cell):
         return [cell.peephole_i, cell.peephole_f, cell.peephole_o]
@@ -160,10 +162,14 @@ class PeepholeLSTMProgram(LSTMProgram):
     def forward(self, projected, recurrent, states, parameters):
         _, c_prev = states
         p_i, p_f, p_o = parameters
-        z_i, z_f, z_c, z_o = _split(projected + recurrent, 4)
-        i = tf.sigmoid(z_i + p_i * c_prev)
-        f = tf.sigmoid(z_f + p_f * c_prev)
-        candidate = tf.tanh(z_c)
+        units = tf.shape(c_prev)[-1]
+        z_ifc, z_o = tf.split(projected + recurrent, [3 * units, units], axis=-1)
+        peep = tf.concat([p_i * c_prev, p_f * c_prev, tf.zeros_like(c_prev)], -1)
+        scale = _block_scale([((2 * units,), 1.0), ((units,), 2.0)], projected.dtype)
+        # shape: (batch, 3 * units); the candidate block holds sigmoid(2 z_c).
+        s = tf.sigmoid((z_ifc + peep) * scale)
+        i, f, s_c = _split(s, 3)
+        candidate = 2.0 * s_c - 1.0
         c = f * c_prev + i * candidate
         o = tf.sigmoid(z_o + p_o * c)
         h = o * tf.tanh(c)
@@ -199,6 +205,7 @@ class SimpleRNNProgram:
 
     gates = ("h",)
     saved_widths = ()
+    state_count = 1
 
     def parameters(self, cell):
         return []
@@ -221,9 +228,11 @@ class GRUProgram:
 
     gates = ("z", "r", "h")
     saved_widths = (4,)
+    state_count = 1
     # The gradient reaching `h U + b'` differs from the one reaching `x W + b` (the reset gate
     # multiplies the recurrent candidate block), so the backward loop keeps both.
     distinct_recurrent_gradient = True
+    prefetch_projected = True
 
     def parameters(self, cell):
         return [cell.bias[1]] if cell.use_bias else []
@@ -295,162 +304,171 @@ def _programs(program_class):
 
 # --------------------------------------------------------------------------------------------------
 # The loops.
-
-
-def _array(dtype, steps, width_like):
-    return tf.TensorArray(dtype, size=steps, element_shape=width_like.shape)
+#
+# XLA runs a loop body as a handful of kernels per step; what costs at small sizes is their number,
+# so the loops carry as few values as possible and keep per-step reads out of the elementwise
+# kernels (a value read at step t is fetched at the end of step t - 1 and carried).
 
 
 def forward_loop(program, settings, projected, initial_states, recurrent_kernel, parameters,
                  recurrent_mask, mask):
     """Runs `program` over time-major `projected` (time, batch, gates * units).
 
-    Returns `(last_output, outputs, final_states, stacks)`: outputs time-major (or None without
-    `settings.return_sequences`); `stacks` (with `settings.save`) holds what `backward_loop` needs:
-    `(saved_stacks, state_stacks)`, each a list of `(time, batch, width)` tensors.
+    Returns `(last_output, outputs, final_states, record)`: `outputs` time-major (None without
+    `settings.return_sequences`); `record` (None without `settings.save`) is
+    `(time, batch, width)`: at each step what `program.forward` saved, then the states the step
+    started from, concatenated along the last axis (what `backward_loop` needs).
     """
-    dtype = projected.dtype
     steps = tf.shape(projected)[0]
     initial_states = list(initial_states)
-    h0 = initial_states[0]
-    batch = tf.shape(h0)[0]
-    units = tf.shape(h0)[1]
-    outputs = _array(dtype, steps, h0) if settings.return_sequences else ()
+    dtype = projected.dtype
+    batch_shape = tf.TensorShape([initial_states[0].shape[0], None])
+    # Fetching step t's input one step ahead keeps the slicing out of the elementwise kernel, which
+    # XLA otherwise compiles badly when the kernel also slices the gates apart (the GRU's).
+    prefetch = getattr(program, "prefetch_projected", False)
+    carried = {"states": initial_states}
+    if prefetch:
+        carried["projected"] = projected[0]
+    if settings.has_mask:
+        carried["output"] = tf.zeros_like(initial_states[0])
+        carried["mask"] = mask[0]
+    if settings.return_sequences:
+        carried["outputs"] = tf.TensorArray(dtype, size=steps, element_shape=batch_shape)
     if settings.save:
-        saved_arrays = [
-            tf.TensorArray(dtype, size=steps, element_shape=tf.TensorShape([h0.shape[0], None]))
-            for _ in program.saved_widths
-        ]
-        state_arrays = [_array(dtype, steps, s) for s in initial_states]
-    else:
-        saved_arrays, state_arrays = (), ()
-    del batch, units
+        carried["record"] = tf.TensorArray(dtype, size=steps, element_shape=batch_shape)
 
-    def body(t, states, previous_output, outputs, saved_arrays, state_arrays):
+    def body(t, carried):
+        states = carried["states"]
         h_in = states[0]
         if settings.has_recurrent_mask:
             h_in = h_in * recurrent_mask
         recurrent = tf.matmul(h_in, recurrent_kernel)
-        new_states, saved = program.forward(projected[t], recurrent, states, parameters)
+        carried = dict(carried)
+        following = tf.minimum(t + 1, steps - 1)
+        if prefetch:
+            projected_t = carried["projected"]
+            carried["projected"] = projected[following]
+        else:
+            projected_t = projected[t]
+        new_states, saved = program.forward(projected_t, recurrent, states, parameters)
         output = new_states[0]
         if settings.has_mask:
             # shape: (batch, 1), broadcast against every state and output.
-            keep = mask[t]
+            keep = carried["mask"]
+            carried["mask"] = mask[following]
             new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
-            held = tf.zeros_like(output) if settings.zero_output_for_mask else previous_output
+            held = tf.zeros_like(output) if settings.zero_output_for_mask else carried["output"]
             output = tf.where(keep, output, held)
+            carried["output"] = output
         if settings.return_sequences:
-            outputs = outputs.write(t, output)
+            carried["outputs"] = carried["outputs"].write(t, output)
         if settings.save:
-            saved_arrays = [a.write(t, v) for a, v in zip(saved_arrays, saved)]
-            state_arrays = [a.write(t, v) for a, v in zip(state_arrays, new_states)]
-        return t + 1, new_states, output, outputs, saved_arrays, state_arrays
+            carried["record"] = carried["record"].write(t, tf.concat(saved + states, -1))
+        carried["states"] = new_states
+        return t + 1, carried
 
-    _, final_states, last_output, outputs, saved_arrays, state_arrays = tf.while_loop(
-        lambda t, *_: t < steps,
-        body,
-        (0, initial_states, tf.zeros_like(h0), outputs, saved_arrays, state_arrays),
-    )
-    outputs = outputs.stack() if settings.return_sequences else None
-    stacks = None
-    if settings.save:
-        stacks = ([a.stack() for a in saved_arrays], [a.stack() for a in state_arrays])
-    return last_output, outputs, list(final_states), stacks
+    _, carried = tf.while_loop(lambda t, _: t < steps, body, (0, carried))
+    final_states = list(carried["states"])
+    last_output = carried["output"] if settings.has_mask else final_states[0]
+    outputs = carried["outputs"].stack() if settings.return_sequences else None
+    record = carried["record"].stack() if settings.save else None
+    return last_output, outputs, final_states, record
 
 
-def backward_loop(program, settings, d_last_output, d_outputs, d_final_states, stacks,
-                  initial_states, recurrent_kernel, parameters, recurrent_mask, mask):
-    """The gradients of `forward_loop`'s results w.r.t. its inputs, given the results' gradients.
+def _record_widths(program, units):
+    return [width * units for width in program.saved_widths] + [units] * program.state_count
 
-    Returns `(d_projected, d_initial_states, d_recurrent_kernel, d_parameters)`.
+
+def backward_loop(program, settings, d_last_output, d_outputs, d_final_states, record,
+                  final_states, transposed_kernel, parameters, recurrent_mask, mask):
+    """The backward pass through time of `forward_loop`, given its results' gradients.
+
+    Returns `(d_projected, d_recurrent, d_initial_states)`: the time-major gradients reaching
+    `x_t W + b` and `h_{t-1} U` (the same tensor unless `program.distinct_recurrent_gradient`),
+    and those of the initial states. `transposed_kernel` is `U` transposed.
     """
-    saved_stacks, state_stacks = stacks
-    dtype = state_stacks[0].dtype
-    steps = tf.shape(state_stacks[0])[0]
-    initial_states = list(initial_states)
+    steps = tf.shape(record)[0]
+    units = final_states[0].shape[-1]
+    widths = _record_widths(program, tf.shape(final_states[0])[-1] if units is None else units)
+    n_saved = len(program.saved_widths)
     distinct = getattr(program, "distinct_recurrent_gradient", False)
-    width = len(program.gates)
-    element = tf.TensorShape([initial_states[0].shape[0], None])
-    d_projected = tf.TensorArray(dtype, size=steps, element_shape=element)
-    d_recurrent = tf.TensorArray(dtype, size=steps, element_shape=element) if distinct else ()
-    del width
+    batch_shape = tf.TensorShape([final_states[0].shape[0], None])
+    d_states = [tf.zeros_like(s) if d is None else d for d, s in zip(d_final_states, final_states)]
+    if d_last_output is None:
+        d_last_output = tf.zeros_like(final_states[0])
+    carried = {
+        # The states after step t and step t's inputs, fetched one step ahead.
+        "states": list(final_states),
+        "record": record[steps - 1],
+        "d_projected": tf.TensorArray(record.dtype, size=steps, element_shape=batch_shape),
+    }
+    if distinct:
+        carried["d_recurrent"] = tf.TensorArray(record.dtype, size=steps, element_shape=batch_shape)
+    if d_outputs is not None:
+        carried["d_outputs"] = d_outputs[steps - 1]
+    if settings.has_mask:
+        carried["mask"] = mask[steps - 1]
+        # The gradient reaching the output held from an earlier step.
+        carried["d_output"] = d_last_output
+    else:
+        # Without a mask the last output is the last h.
+        d_states[0] = d_states[0] + d_last_output
+    carried["d_states"] = d_states
 
-    def body(k, d_states, d_output, d_projected, d_recurrent):
+    def body(k, carried):
         t = steps - 1 - k
-        gradient = d_output + d_outputs[t] if d_outputs is not None else d_output
-        if settings.has_mask:
-            keep = mask[t]
-            zero = tf.zeros_like(gradient)
-            d_new = [d_states[0] + tf.where(keep, gradient, zero)] + list(d_states[1:])
-            d_step = [tf.where(keep, d, tf.zeros_like(d)) for d in d_new]
-            # A masked step passes its states (and, unless it outputs zeros, its output) through.
-            carried = [tf.where(keep, tf.zeros_like(d), d) for d in d_new]
-            if settings.zero_output_for_mask:
-                d_output = zero
-            else:
-                d_output = tf.where(keep, zero, gradient)
-        else:
-            d_step = [d_states[0] + gradient] + list(d_states[1:])
-            carried = None
-            d_output = tf.zeros_like(gradient)
-        states = [s[t] for s in state_stacks]
+        carried = dict(carried)
+        pieces = tf.split(carried["record"], widths, axis=-1)
+        saved, previous_states = pieces[:n_saved], pieces[n_saved:]
+        d_states = list(carried["d_states"])
         before = tf.maximum(t - 1, 0)
-        previous_states = [
-            tf.where(t > 0, s[before], s0) for s, s0 in zip(state_stacks, initial_states)
-        ]
-        saved = [s[t] for s in saved_stacks]
-        d_p, d_m, d_previous = program.backward(d_step, saved, states, previous_states, parameters)
+        if d_outputs is not None:
+            d_output_t = carried["d_outputs"]
+            carried["d_outputs"] = d_outputs[before]
+        if d_outputs is not None and not settings.has_mask:
+            d_states[0] = d_states[0] + d_output_t
+        carried_through = None
+        if settings.has_mask:
+            keep = carried["mask"]
+            carried["mask"] = mask[before]
+            gradient = carried["d_output"]
+            if d_outputs is not None:
+                gradient = gradient + d_output_t
+            zero = tf.zeros_like(gradient)
+            d_states[0] = d_states[0] + tf.where(keep, gradient, zero)
+            # A masked step passes its states (and, unless it outputs zeros, its output) through.
+            carried_through = [tf.where(keep, tf.zeros_like(d), d) for d in d_states]
+            d_states = [tf.where(keep, d, tf.zeros_like(d)) for d in d_states]
+            if settings.zero_output_for_mask:
+                carried["d_output"] = zero
+            else:
+                carried["d_output"] = tf.where(keep, zero, gradient)
+        d_p, d_m, d_previous = program.backward(
+            d_states, saved, carried["states"], previous_states, parameters
+        )
         # shape: (batch, units): the gradient reaching h_{t-1} through the recurrent matmul.
-        d_h_in = tf.matmul(d_m, recurrent_kernel, transpose_b=True)
+        d_h_in = tf.matmul(d_m, transposed_kernel)
         if settings.has_recurrent_mask:
             d_h_in = d_h_in * recurrent_mask
         new_d_states = []
         for index, direct in enumerate(d_previous):
             total = d_h_in if index == 0 else None
-            if direct is not None:
-                total = direct if total is None else total + direct
-            if carried is not None:
-                total = carried[index] if total is None else total + carried[index]
-            if total is None:
-                total = tf.zeros_like(d_states[index])
-            new_d_states.append(total)
-        d_projected = d_projected.write(t, d_p)
+            for extra in (direct, None if carried_through is None else carried_through[index]):
+                if extra is not None:
+                    total = extra if total is None else total + extra
+            new_d_states.append(tf.zeros_like(d_states[index]) if total is None else total)
+        carried["d_states"] = new_d_states
+        carried["d_projected"] = carried["d_projected"].write(t, d_p)
         if distinct:
-            d_recurrent = d_recurrent.write(t, d_m)
-        return k + 1, new_d_states, d_output, d_projected, d_recurrent
+            carried["d_recurrent"] = carried["d_recurrent"].write(t, d_m)
+        carried["states"] = previous_states
+        carried["record"] = record[before]
+        return k + 1, carried
 
-    d_states = [
-        tf.zeros_like(s0) if d is None else d for d, s0 in zip(d_final_states, initial_states)
-    ]
-    if d_last_output is None:
-        d_last_output = tf.zeros_like(initial_states[0])
-    _, d_initial_states, _, d_projected, d_recurrent = tf.while_loop(
-        lambda k, *_: k < steps, body, (0, d_states, d_last_output, d_projected, d_recurrent)
-    )
-    d_projected = d_projected.stack()
-    d_recurrent = d_recurrent.stack() if distinct else d_projected
-
-    # Every state's value before each step: the initial state, then the states after steps 0..T-2.
-    previous_state_stacks = [
-        tf.concat([s0[None], s[:-1]], axis=0) for s0, s in zip(initial_states, state_stacks)
-    ]
-    h_in = previous_state_stacks[0]
-    if settings.has_recurrent_mask:
-        h_in = h_in * recurrent_mask
-    units = tf.shape(h_in)[-1]
-    # shape: (units, gates * units): sum over t and batch of h_{t-1}^T dz_t, one matmul.
-    d_recurrent_kernel = tf.matmul(
-        tf.reshape(h_in, [-1, units]),
-        tf.reshape(d_recurrent, [-1, tf.shape(d_recurrent)[-1]]),
-        transpose_a=True,
-    )
-    d_parameters = program.parameter_gradients(
-        parameters,
-        d_recurrent if distinct else d_projected,
-        state_stacks,
-        previous_state_stacks,
-    )
-    return d_projected, list(d_initial_states), d_recurrent_kernel, d_parameters
+    _, carried = tf.while_loop(lambda k, _: k < steps, body, (0, carried))
+    d_projected = carried["d_projected"].stack()
+    d_recurrent = carried["d_recurrent"].stack() if distinct else d_projected
+    return d_projected, d_recurrent, list(carried["d_states"])
 
 
 @functools.lru_cache(maxsize=None)
@@ -508,6 +526,20 @@ def _split_batch(tensor, chains, axis=0):
     return tf.split(tensor, tf.stack(sizes), num=chains, axis=axis)
 
 
+def project_inputs(cell, sequences):
+    """`cell.project_inputs` as one 2-D matmul with a fused bias: `(time, batch, gates * units)`."""
+    kernel = tf.convert_to_tensor(cell.kernel)
+    # shape: (time * batch, features)
+    flat = tf.reshape(sequences, [-1, kernel.shape[0]])
+    projected = tf.matmul(flat, kernel)
+    if cell.use_bias:
+        projected = tf.nn.bias_add(projected, tf.convert_to_tensor(cell.input_bias()))
+    shape = tf.concat([tf.shape(sequences)[:2], [kernel.shape[1]]], axis=0)
+    projected = tf.reshape(projected, shape)
+    projected.set_shape(sequences.shape[:2].concatenate([kernel.shape[1]]))
+    return projected
+
+
 def run(layer, sequences, initial_states, mask, recurrent_mask, training=False):
     """`Recurrent.inner_loop` for a cell with a program: `(last_output, outputs, states)`.
 
@@ -552,7 +584,7 @@ def run(layer, sequences, initial_states, mask, recurrent_mask, training=False):
             part_sequences = tf.reverse(part_sequences, [0])
             part_mask = None if part_mask is None else tf.reverse(part_mask, [0])
         # shape: (time, batch, gates * units): the input half of every gate, one matmul.
-        projected = cell.project_inputs(part_sequences)
+        projected = project_inputs(cell, part_sequences)
         arguments = (
             program, settings, projected, list(part_states), recurrent_kernel, parameters,
             part_recurrent_mask, part_mask,
@@ -588,6 +620,8 @@ def _differentiable_loop(program, settings, projected, initial_states, recurrent
     forward = _compiled(forward_loop, program, settings, jit_compile)
     forward_saving = _compiled(forward_loop, program, saving, jit_compile)
     backward = _compiled(backward_loop, program, saving, jit_compile)
+    units = recurrent_kernel.shape[0]
+    n_saved = len(program.saved_widths)
 
     @tf.custom_gradient
     def loop(projected, recurrent_kernel, *rest):
@@ -598,7 +632,7 @@ def _differentiable_loop(program, settings, projected, initial_states, recurrent
         initial_states = list(rest[:n_states])
         parameters = list(rest[n_states : n_states + n_parameters])
         inputs = (projected, initial_states, recurrent_kernel, parameters, recurrent_mask, mask)
-        last_output, outputs, final_states, stacks = forward(*inputs)
+        last_output, outputs, final_states, record = forward(*inputs)
         results = [last_output] + ([outputs] if settings.return_sequences else []) + final_states
 
         def gradient(*d_results):
@@ -606,11 +640,32 @@ def _differentiable_loop(program, settings, projected, initial_states, recurrent
             d_last_output = d_results.pop(0)
             d_outputs = d_results.pop(0) if settings.return_sequences else None
             # Outside training the forward pass kept nothing: run it again, keeping the gates.
-            saved = stacks if stacks is not None else forward_saving(*inputs)[3]
-            d_projected, d_initial, d_kernel, d_parameters = backward(
-                d_last_output, d_outputs, d_results, saved, initial_states, recurrent_kernel,
-                parameters, recurrent_mask, mask,
+            kept = record if record is not None else forward_saving(*inputs)[3]
+            d_projected, d_recurrent, d_initial = backward(
+                d_last_output, d_outputs, d_results, kept, final_states,
+                tf.transpose(recurrent_kernel), parameters, recurrent_mask, mask,
             )
+            pieces = tf.split(kept, _record_widths(program, units), axis=-1)
+            previous_state_stacks = pieces[n_saved:]
+            h_in = previous_state_stacks[0]
+            if recurrent_mask is not None:
+                h_in = h_in * recurrent_mask
+            # shape: (units, gates * units): sum over t and batch of h_{t-1}^T dz_t, one matmul.
+            d_kernel = tf.matmul(
+                tf.reshape(h_in, [-1, units]),
+                tf.reshape(d_recurrent, [-1, recurrent_kernel.shape[-1]]),
+                transpose_a=True,
+            )
+            d_parameters = []
+            if parameters:
+                # shape: (time, batch, units) each: the states after every step.
+                state_stacks = [
+                    tf.concat([previous[1:], final[None]], axis=0)
+                    for previous, final in zip(previous_state_stacks, final_states)
+                ]
+                d_parameters = program.parameter_gradients(
+                    parameters, d_recurrent, state_stacks, previous_state_stacks
+                )
             return [d_projected, d_kernel, *d_initial, *d_parameters]
 
         return results, gradient
