@@ -645,8 +645,13 @@ def _differentiable_loop(program, settings, projected, initial_states, recurrent
                 d_last_output, d_outputs, d_results, kept, final_states,
                 tf.transpose(recurrent_kernel), parameters, recurrent_mask, mask,
             )
-            pieces = tf.split(kept, _record_widths(program, units), axis=-1)
-            previous_state_stacks = pieces[n_saved:]
+            # shape: (time, batch, units) each: the states every step started from (sliced
+            # out of the record one by one: splitting it whole would copy all of it).
+            offset = sum(_record_widths(program, units)[:n_saved])
+            previous_state_stacks = [
+                kept[:, :, offset + index * units : offset + (index + 1) * units]
+                for index in range(len(initial_states) if parameters else 1)
+            ]
             h_in = previous_state_stacks[0]
             if recurrent_mask is not None:
                 h_in = h_in * recurrent_mask

@@ -153,8 +153,11 @@ def case(kind, setting_name):
     return layer, inputs, mask, initial_state, setting["dropout"]
 
 
-@pytest.mark.parametrize("setting_name", list(SETTINGS))
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize(
+    "kind, setting_name",
+    [(kind, name) for kind in KINDS for name in ("plain", "everything")]
+    + [("lstm", "zero_output"), ("gru", "zero_output")],
+)
 def test_fast_path_equals_reference_eagerly(kind, setting_name):
     layer, inputs, mask, initial_state, training = case(kind, setting_name)
     assert tensorflow_recurrence.program_for(layer.cell) is not None
@@ -174,8 +177,7 @@ def test_fast_path_equals_reference_under_xla_in_two_chains(kind, setting_name):
 def test_gradients_outside_training_recompute_the_gates(kind):
     """training=False keeps nothing for the backward pass; asking for gradients still works."""
     layer, inputs, mask, initial_state, _ = case(kind, "everything")
-    for compiled in (False, True):
-        assert_paths_agree(layer, inputs, mask, initial_state, training=False, compiled=compiled)
+    assert_paths_agree(layer, inputs, mask, initial_state, training=False, compiled=True)
 
 
 @pytest.mark.parametrize("chain_count", [1, 3])
@@ -199,9 +201,8 @@ def test_unknown_batch_size_is_split_at_run_time():
         np.testing.assert_allclose(actual, wanted, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_bidirectional_with_mask(kind):
-    layer = make_layer(kind, return_sequences=True)
+def test_bidirectional_with_mask():
+    layer = make_layer("lstm", return_sequences=True)
     bidirectional = keras.layers.Bidirectional(layer)
     inputs = np.random.default_rng(2).normal(size=(BATCH, TIME, FEATURES)).astype("float32")
     lengths = np.array([6, 2, 5, 3, 1])
