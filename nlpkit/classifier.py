@@ -156,6 +156,24 @@ def _recurrent_encoder(embedded, cell, bidirectional, num_layers, pooling, units
     return POOLINGS[pooling](name=f"{pooling}_pooling")(states)
 
 
+def average_classifiers(models, name="ensemble"):
+    """One model whose probabilities are the mean of the probabilities of `models` (an ensemble).
+
+    Args:
+        models: Trained models from `build_classifier`, all taking the same token ids and
+            answering the same classes; their names must differ (e.g. `name="member_0"`, ...).
+        name: Name of the ensemble model.
+
+    Returns:
+        A `keras.Model` from token ids `(batch, time)` to probabilities `(batch, classes)`.
+    """
+    if len(models) < 2:
+        raise ValueError(f"an ensemble needs at least 2 models; got {len(models)}.")
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    probabilities = keras.layers.Average(name="probabilities")([model(token_ids) for model in models])
+    return keras.Model(token_ids, probabilities, name=name)
+
+
 def adapt_classifier(model, token_id_batches):
     """Sets data-dependent weights before training (the IDF weights of a TF-IDF bag of words).
 

@@ -17,6 +17,8 @@ and `score`; `saved_models/README.md` shows how to serve it.
 """
 
 import argparse
+import dataclasses
+import functools
 import json
 import os
 import sys
@@ -58,10 +60,14 @@ def parse_args(argv):
     data.add_argument("--label-names", default="negative,positive",
                       help="comma-separated names of the label ids 0, 1, ... as the export "
                       "answers them (default: %(default)s)")
+    data.add_argument("--tokenizer", choices=["word", "wordpiece"], default="word",
+                      help="word ids, or WordPiece subword ids so that words unseen in training "
+                      "are read from their pieces (default: %(default)s)")
     data.add_argument("--vocab-size", type=positive_int, default=20000,
-                      help="most frequent words kept (default: %(default)s)")
+                      help="most frequent words kept, or WordPiece vocabulary size "
+                      "(default: %(default)s)")
     data.add_argument("--max-length", type=positive_int, default=100,
-                      help="words kept per text; longer texts are cut (default: %(default)s)")
+                      help="tokens kept per text; longer texts are cut (default: %(default)s)")
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=classifier.ENCODERS, default="rnn",
                        help="bag of words, bag of embeddings, Kim's CNN or a recurrent encoder "
@@ -84,6 +90,10 @@ def parse_args(argv):
                        help="CNN filters per width (default: %(default)s)")
     model.add_argument("--widths", type=_widths, default=(3, 4, 5), metavar="W,W,...",
                        help="CNN convolution widths (default: 3,4,5)")
+    model.add_argument("--ensemble", type=positive_int, default=1, metavar="K",
+                       help="train K models of this kind one after another (shuffling seeds "
+                       "--seed, --seed+1, ...) and export the average of their probabilities "
+                       "(default: %(default)s)")
     model.add_argument("--dropout", type=float, default=0.5,
                        help="dropout on the encoded vector (default: %(default)s)")
     model.add_argument("--embedding-dropout", type=float, default=None,
@@ -141,7 +151,7 @@ def train(args, strategy):
     from nlpkit import classification, classifier
     from nlpkit.cli import run_config, save_run_config, training_config_from_args
     from nlpkit.data import DataFormatError, split_examples, split_indices
-    from nlpkit.text import WordTokenizer
+    from nlpkit.text import WordPieceTokenizer, WordTokenizer
     from nlpkit.training import train as fit
 
     # 1. Data: read, split, learn the vocabulary from the training part only.
@@ -159,13 +169,17 @@ def train(args, strategy):
     if len(label_names) != len(train_texts.label_names):
         raise DataFormatError(args.data or SAMPLE, None, f"{len(label_names)} labels "
                               f"(--label-names {args.label_names})", train_texts.label_names)
-    tokenizer = WordTokenizer(lowercase=True, max_length=args.max_length)
-    tokenizer.adapt(train_texts.texts, max_size=args.vocab_size)
+    if args.tokenizer == "wordpiece":
+        tokenizer = WordPieceTokenizer(lowercase=True, max_length=args.max_length)
+        tokenizer.adapt(train_texts.texts, vocab_size=args.vocab_size)
+    else:
+        tokenizer = WordTokenizer(lowercase=True, max_length=args.max_length)
+        tokenizer.adapt(train_texts.texts, max_size=args.vocab_size)
     print(f"{len(train_texts)} training and {len(dev_texts)} dev texts, "
-          f"{tokenizer.vocabulary_size} words, labels {label_names}")
+          f"{tokenizer.vocabulary_size} {args.tokenizer} ids, labels {label_names}")
 
     # 2. Model: token ids -> probabilities; the tokenizer goes in front of it at export time.
-    def build_model():
+    def build_model(name="classifier"):
         model = classifier.build_classifier(
             tokenizer.vocabulary_size, len(label_names), encoder=args.model, cell=args.cell,
             bidirectional=args.bidirectional, num_layers=args.layers, pooling=args.pooling,
@@ -173,41 +187,58 @@ def train(args, strategy):
             widths=args.widths, bow_mode=args.bow_mode, dropout=args.dropout,
             embedding_dropout=args.embedding_dropout,
             embedding_dropout_unit=args.embedding_dropout_unit,
-            recurrent_dropout=args.recurrent_dropout,
-            max_norm=args.max_norm)
+            recurrent_dropout=args.recurrent_dropout, max_norm=args.max_norm, name=name)
         if args.model == "bow":
             classifier.adapt_classifier(model, classification.padded_token_ids(train_texts, tokenizer))
         return model
 
-    # 3. Train, with checkpoints, resumable backups, TensorBoard logs and early stopping.
-    config = training_config_from_args(args, monitor="val_accuracy", monitor_mode="max")
-    started = time.perf_counter()
-    result = fit(build_model, classification.tokenized_examples(train_texts, tokenizer), config,
-                 loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                 dev_data=classification.tokenized_examples(dev_texts, tokenizer),
-                 strategy=strategy)
-    training_seconds = time.perf_counter() - started
+    # 3. Train, with checkpoints, resumable backups, TensorBoard logs and early stopping; an
+    # ensemble trains its members one after another, each in its own run directory.
+    dev_ids = classification.padded_token_ids(dev_texts, tokenizer)
+    members, records = [], []
+    for member in range(args.ensemble):
+        name, member_dir = "classifier", args.run_dir
+        if args.ensemble > 1:
+            name = f"member_{member}"
+            member_dir = os.path.join(args.run_dir, name)
+        config = dataclasses.replace(
+            training_config_from_args(args, monitor="val_accuracy", monitor_mode="max"),
+            run_dir=member_dir, seed=None if args.seed is None else args.seed + member)
+        started = time.perf_counter()
+        result = fit(functools.partial(build_model, name),
+                     classification.tokenized_examples(train_texts, tokenizer), config,
+                     loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                     dev_data=classification.tokenized_examples(dev_texts, tokenizer),
+                     strategy=strategy)
+        members.append(result.model)
+        records.append(training_record(result.history, time.perf_counter() - started))
+        if args.ensemble > 1:
+            records[-1]["dev_accuracy"] = classification.classification_report(
+                dev_texts.labels, result.model.predict(dev_ids, batch_size=256, verbose=0),
+                label_names)["accuracy"]
+    model = members[0] if args.ensemble == 1 else classifier.average_classifiers(members)
 
     # 4. Evaluate on the dev set and keep the scores next to the checkpoints.
-    dev_ids = classification.padded_token_ids(dev_texts, tokenizer)
     report = classification.classification_report(
-        dev_texts.labels, result.model.predict(dev_ids, batch_size=256, verbose=0), label_names)
+        dev_texts.labels, model.predict(dev_ids, batch_size=256, verbose=0), label_names)
     print(classification.format_report(report))
     os.makedirs(args.run_dir, exist_ok=True)
-    save_run_config(os.path.join(args.run_dir, "metrics.json"),
-                    {**report, **training_record(result.history, training_seconds)})
-    result.model.save(os.path.join(args.run_dir, "model.keras"))
+    training = records[0] if args.ensemble == 1 else {
+        "members": records,
+        "training_seconds": round(sum(record["training_seconds"] for record in records), 1)}
+    save_run_config(os.path.join(args.run_dir, "metrics.json"), {**report, **training})
+    model.save(os.path.join(args.run_dir, "model.keras"))
     with open(os.path.join(args.run_dir, "tokenizer.json"), "w", encoding="utf-8") as handle:
         json.dump(keras.saving.serialize_keras_object(tokenizer), handle)
 
     # 5. Export: raw text in, probabilities / label / score out.
     config_record = run_config(args, label_names=label_names, dev_metrics=report)
     save_run_config(os.path.join(args.run_dir, "run_config.json"), config_record)
-    return export_version(args, tokenizer, result.model, label_names, config_record)
+    return export_version(args, tokenizer, model, label_names, config_record)
 
 
 def training_record(history, training_seconds):
-    """How training went: epochs run, the best dev epoch (1-based), per-epoch history, time."""
+    """How training went: epochs run, the best dev epoch (1-based), per-epoch history, seconds."""
     dev_accuracy = history.get("val_accuracy", [])
     return {
         "epochs_run": len(history.get("loss", [])),

@@ -9,6 +9,7 @@ from nlpkit.classifier import (
     EMBEDDING_DROPOUT_UNITS,
     POOLINGS,
     adapt_classifier,
+    average_classifiers,
     build_classifier,
 )
 from tests import layer_checks
@@ -115,3 +116,22 @@ def test_max_norm_bounds_each_class_weight_vector(encoder):
 
     assert class_norms_after_training(None).max() > 0.5
     np.testing.assert_array_less(class_norms_after_training(0.5), 0.5 + 1e-5)
+
+
+def test_ensemble_answers_the_mean_of_its_members_and_saves(tmp_path):
+    members = [
+        small("cnn", name="member_0"),
+        small("rnn", cell="gru", name="member_1"),
+        small("boe", name="member_2"),
+    ]
+    ensemble = average_classifiers(members)
+    answers = [keras.ops.convert_to_numpy(member(TOKEN_IDS)) for member in members]
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(ensemble(TOKEN_IDS)), np.mean(answers, axis=0), atol=1e-6
+    )
+    layer_checks.assert_model_saves_and_loads(ensemble, TOKEN_IDS, tmp_path)
+
+
+def test_an_ensemble_needs_two_members():
+    with pytest.raises(ValueError, match="at least 2 models"):
+        average_classifiers([small("cnn")])
