@@ -5,24 +5,34 @@ Keras backend). On the TensorFlow backend, for the cells that have a program her
 it calls `run` instead, which computes the same outputs, states and gradients faster:
 
 1. Time-major layout throughout, and the input half of every gate, `x_t W + b`, for all steps in
-   one matmul before the loop (as in the reference).
-2. The loop is one XLA computation: per step one matmul (`h_{t-1} U`) and one fused elementwise
-   kernel, without TensorFlow's per-op dispatch.
+   one matmul (with the bias fused) before the loop.
+2. The loop is one XLA computation: per step one matmul (`h_{t-1} U`) and a few fused elementwise
+   kernels, without TensorFlow's per-op dispatch.
 3. The backward pass through time is written by hand (`tf.custom_gradient`). The forward loop
-   stores the gate activations; the backward loop runs one matmul per step (the gradient reaching
-   `h_{t-1}`), and the gradient of the recurrent kernel is one large matmul after the loop,
-   `sum_t h_{t-1}^T dz_t = H^T dZ`, instead of one small matmul per step. TensorFlow's automatic
-   differentiation of a while loop is several times slower.
-4. The LSTM-family programs compute all gates with one sigmoid, using tanh(z) = 2 sigmoid(2z) - 1
-   for the candidate block.
+   records the gate activations and the states each step started from; the backward loop runs
+   one matmul per step (the gradient reaching `h_{t-1}`), and the gradient of the recurrent kernel
+   is one large matmul after the loop, `sum_t h_{t-1}^T dz_t = H^T dZ`, instead of one small
+   matmul per step. TensorFlow's automatic differentiation of a while loop is several times
+   slower. Outside training (`training=False`) the forward pass records nothing; a gradient asked
+   for anyway reruns it, recording.
+4. On CPU, the batch is split into one independent loop per core ("chains"): rows of a batch do
+   not interact, and inside a `tf.function` TensorFlow runs the chains at the same time, with no
+   synchronisation per step (splitting each step's small matmul across cores would need one).
+5. The LSTM-family programs compute their gates with one sigmoid, using
+   tanh(z) = 2 sigmoid(2z) - 1 for the candidate block.
 
 A program is a cell's formula split around the recurrent matmul (`forward`), its derivative
 (`backward`) and the gradients of its extra weights (`parameter_gradients`). The formulas are
 those of the cells' `step` methods; tests/layers/test_tensorflow_recurrence.py checks that both
 paths give the same outputs, states and gradients.
 
+XLA compiles the loops once per input shape (a few tenths of a second): pad batches to a few
+fixed lengths (bucketing) rather than to every batch's own maximum. Eager calls run the same
+loops without XLA.
+
 TensorFlow Serving runs XLA-compiled functions only behind an experimental flag, so while a
-SavedModel is being written the same loop is traced without XLA and without the custom gradient.
+SavedModel is being written the same loop is traced without XLA, without chains and without the
+custom gradient.
 """
 
 import collections
