@@ -1,4 +1,4 @@
-"""The TensorFlow fast path of nlpkit's sequence layers: an XLA loop with a hand-written backward pass.
+"""The TensorFlow fast path of nlpkit's sequence layers: XLA loops, a hand-written backward pass.
 
 `nlpkit.layers.Recurrent.inner_loop` runs any cell with `keras.ops.scan` (the reference, on every
 Keras backend). On the TensorFlow backend, for the cells that have a program here (`program_for`),
@@ -302,7 +302,8 @@ def program_for(cell):
         return None
     if isinstance(cell, gru.GRUCell) and not cell.reset_after:
         return None
-    if cell.compute_dtype not in ("float32", "float64") or cell.compute_dtype != cell.variable_dtype:
+    dtype = cell.compute_dtype
+    if dtype not in ("float32", "float64") or dtype != cell.variable_dtype:
         return None
     return _programs(program_class)
 
@@ -321,8 +322,12 @@ def _programs(program_class):
 
 
 def forward_loop(program, settings, projected, initial_states, recurrent_kernel, parameters,
-                 recurrent_mask, mask):
+                 recurrent_mask, mask, input_kernel=None, input_bias=None):
     """Runs `program` over time-major `projected` (time, batch, gates * units).
+
+    With `input_kernel`, `projected` holds the inputs themselves, `(time, batch, features)`, and
+    each step projects its own (`x_t W + b`, with `input_bias` when not None): no
+    `(time, batch, gates * units)` tensor is written and read back, which pays at inference.
 
     Returns `(last_output, outputs, final_states, record)`: `outputs` time-major (None without
     `settings.return_sequences`); `record` (None without `settings.save`) is
@@ -335,7 +340,7 @@ def forward_loop(program, settings, projected, initial_states, recurrent_kernel,
     batch_shape = tf.TensorShape([initial_states[0].shape[0], None])
     # Fetching step t's input one step ahead keeps the slicing out of the elementwise kernel, which
     # XLA otherwise compiles badly when the kernel also slices the gates apart (the GRU's).
-    prefetch = getattr(program, "prefetch_projected", False)
+    prefetch = getattr(program, "prefetch_projected", False) or input_kernel is not None
     carried = {"states": initial_states}
     if prefetch:
         carried["projected"] = projected[0]
@@ -360,6 +365,10 @@ def forward_loop(program, settings, projected, initial_states, recurrent_kernel,
             carried["projected"] = projected[following]
         else:
             projected_t = projected[t]
+        if input_kernel is not None:
+            projected_t = tf.matmul(projected_t, input_kernel)
+            if input_bias is not None:
+                projected_t = projected_t + input_bias
         new_states, saved = program.forward(projected_t, recurrent, states, parameters)
         output = new_states[0]
         if settings.has_mask:
@@ -536,17 +545,16 @@ def _split_batch(tensor, chains, axis=0):
     return tf.split(tensor, tf.stack(sizes), num=chains, axis=axis)
 
 
-def project_inputs(cell, sequences):
-    """`cell.project_inputs` as one 2-D matmul with a fused bias: `(time, batch, gates * units)`."""
-    kernel = tf.convert_to_tensor(cell.kernel)
+def project(inputs, kernel, bias):
+    """`inputs W + b` for time-major `inputs`, as one 2-D matmul with a fused bias."""
     # shape: (time * batch, features)
-    flat = tf.reshape(sequences, [-1, kernel.shape[0]])
+    flat = tf.reshape(inputs, [-1, kernel.shape[0]])
     projected = tf.matmul(flat, kernel)
-    if cell.use_bias:
-        projected = tf.nn.bias_add(projected, tf.convert_to_tensor(cell.input_bias()))
-    shape = tf.concat([tf.shape(sequences)[:2], [kernel.shape[1]]], axis=0)
+    if bias is not None:
+        projected = tf.nn.bias_add(projected, bias)
+    shape = tf.concat([tf.shape(inputs)[:2], [kernel.shape[1]]], axis=0)
     projected = tf.reshape(projected, shape)
-    projected.set_shape(sequences.shape[:2].concatenate([kernel.shape[1]]))
+    projected.set_shape(inputs.shape[:2].concatenate([kernel.shape[1]]))
     return projected
 
 
@@ -572,6 +580,8 @@ def run(layer, sequences, initial_states, mask, recurrent_mask, training=False):
         return_sequences=bool(layer.return_sequences),
         save=bool(training),
     )
+    input_kernel = tf.convert_to_tensor(cell.kernel)
+    input_bias = tf.convert_to_tensor(cell.input_bias()) if cell.use_bias else None
     recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
     parameters = [tf.convert_to_tensor(p) for p in program.parameters(cell)]
     initial_states = [tf.convert_to_tensor(s) for s in initial_states]
@@ -593,16 +603,18 @@ def run(layer, sequences, initial_states, mask, recurrent_mask, training=False):
         if layer.go_backwards:
             part_sequences = tf.reverse(part_sequences, [0])
             part_mask = None if part_mask is None else tf.reverse(part_mask, [0])
-        # shape: (time, batch, gates * units): the input half of every gate, one matmul.
-        projected = project_inputs(cell, part_sequences)
-        arguments = (
-            program, settings, projected, list(part_states), recurrent_kernel, parameters,
-            part_recurrent_mask, part_mask,
-        )
         if portable:
-            last_output, outputs, states, _ = forward_loop(*arguments)
+            # shape: (time, batch, gates * units): the input half of every gate, one matmul.
+            projected = project(part_sequences, input_kernel, input_bias)
+            last_output, outputs, states, _ = forward_loop(
+                program, settings, projected, list(part_states), recurrent_kernel, parameters,
+                part_recurrent_mask, part_mask,
+            )
         else:
-            last_output, outputs, states = _differentiable_loop(*arguments)
+            last_output, outputs, states = _differentiable_loop(
+                program, settings, part_sequences, input_kernel, input_bias, list(part_states),
+                recurrent_kernel, parameters, part_recurrent_mask, part_mask,
+            )
         results.append((last_output, outputs, states))
     if chains == 1:
         last_output, outputs, states = results[0]
@@ -618,11 +630,13 @@ def run(layer, sequences, initial_states, mask, recurrent_mask, training=False):
     return last_output, outputs, states
 
 
-def _differentiable_loop(program, settings, projected, initial_states, recurrent_kernel,
-                         parameters, recurrent_mask, mask):
-    """`forward_loop` (under XLA inside a tf.function) with `backward_loop` as its gradient."""
+def _differentiable_loop(program, settings, inputs, input_kernel, input_bias, initial_states,
+                         recurrent_kernel, parameters, recurrent_mask, mask):
+    """The projection and `forward_loop` (under XLA inside a tf.function), with `backward_loop`
+    as their gradient. `inputs` is time-major, `(time, batch, features)`."""
     n_states = len(initial_states)
     n_parameters = len(parameters)
+    has_bias = input_bias is not None
     # XLA compiles once per input shape (a few tenths of a second each): worth it inside
     # tf.function (fit, predict), not for one eager call.
     jit_compile = not tf.executing_eagerly()
@@ -634,15 +648,26 @@ def _differentiable_loop(program, settings, projected, initial_states, recurrent
     n_saved = len(program.saved_widths)
 
     @tf.custom_gradient
-    def loop(projected, recurrent_kernel, *rest):
+    def loop(inputs, input_kernel, recurrent_kernel, *rest):
         # The tape must not differentiate the loop itself (that is what `gradient` is for).
-        projected, recurrent_kernel, *rest = [
-            tf.stop_gradient(t) for t in (projected, recurrent_kernel, *rest)
+        inputs, input_kernel, recurrent_kernel, *rest = [
+            tf.stop_gradient(t) for t in (inputs, input_kernel, recurrent_kernel, *rest)
         ]
+        input_bias = rest.pop(0) if has_bias else None
         initial_states = list(rest[:n_states])
         parameters = list(rest[n_states : n_states + n_parameters])
-        inputs = (projected, initial_states, recurrent_kernel, parameters, recurrent_mask, mask)
-        last_output, outputs, final_states, record = forward(*inputs)
+        recurrence = (initial_states, recurrent_kernel, parameters, recurrent_mask, mask)
+
+        def recorded_forward():
+            # shape: (time, batch, gates * units): the input half of every gate, one matmul.
+            return forward_saving(project(inputs, input_kernel, input_bias), *recurrence)
+
+        if settings.save:
+            last_output, outputs, final_states, record = recorded_forward()
+        else:
+            last_output, outputs, final_states, record = forward(
+                inputs, *recurrence, input_kernel=input_kernel, input_bias=input_bias
+            )
         results = [last_output] + ([outputs] if settings.return_sequences else []) + final_states
 
         def gradient(*d_results):
@@ -650,11 +675,20 @@ def _differentiable_loop(program, settings, projected, initial_states, recurrent
             d_last_output = d_results.pop(0)
             d_outputs = d_results.pop(0) if settings.return_sequences else None
             # Outside training the forward pass kept nothing: run it again, keeping the gates.
-            kept = record if record is not None else forward_saving(*inputs)[3]
+            kept = record if record is not None else recorded_forward()[3]
             d_projected, d_recurrent, d_initial = backward(
                 d_last_output, d_outputs, d_results, kept, final_states,
                 tf.transpose(recurrent_kernel), parameters, recurrent_mask, mask,
             )
+            # The projection's gradients, each one matmul over every step.
+            # shape: (time * batch, gates * units)
+            d_flat = tf.reshape(d_projected, [-1, input_kernel.shape[1]])
+            flat_inputs = tf.reshape(inputs, [-1, input_kernel.shape[0]])
+            d_input_kernel = tf.matmul(flat_inputs, d_flat, transpose_a=True)
+            d_inputs = tf.reshape(
+                tf.matmul(d_flat, input_kernel, transpose_b=True), tf.shape(inputs)
+            )
+            d_input_bias = [tf.reduce_sum(d_flat, axis=0)] if has_bias else []
             # shape: (time, batch, units) each: the states every step started from (sliced
             # out of the record one by one: splitting it whole would copy all of it).
             offset = sum(_record_widths(program, units)[:n_saved])
@@ -681,16 +715,21 @@ def _differentiable_loop(program, settings, projected, initial_states, recurrent
                 d_parameters = program.parameter_gradients(
                     parameters, d_recurrent, state_stacks, previous_state_stacks
                 )
-            return [d_projected, d_kernel, *d_initial, *d_parameters]
+            return [
+                d_inputs, d_input_kernel, d_kernel, *d_input_bias, *d_initial, *d_parameters
+            ]
 
         return results, gradient
 
-    results = list(loop(projected, recurrent_kernel, *initial_states, *parameters))
+    bias = [input_bias] if has_bias else []
+    results = list(
+        loop(inputs, input_kernel, recurrent_kernel, *bias, *initial_states, *parameters)
+    )
     # The compiled functions are traced for any shape; give the results back their static ones.
     state_shape = initial_states[0].shape
     shapes = [state_shape]
     if settings.return_sequences:
-        shapes.append(projected.shape[:1].concatenate(state_shape))
+        shapes.append(inputs.shape[:1].concatenate(state_shape))
     shapes.extend(s.shape for s in initial_states)
     for result, shape in zip(results, shapes):
         result.set_shape(shape)

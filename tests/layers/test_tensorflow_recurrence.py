@@ -54,7 +54,9 @@ def make_layer(kind, batch_size=None, **kwargs):
     layer = layer_class(UNITS, **kind_kwargs, **kwargs)
     layer.build((batch_size, None, FEATURES))
     rng = np.random.default_rng(sorted(KINDS).index(kind))
-    layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.weights])
+    layer.set_weights(
+        [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.weights]
+    )
     return layer
 
 
@@ -117,7 +119,8 @@ def assert_paths_agree(layer, inputs, mask=None, initial_state=(), training=Fals
         fast = results_and_gradients(layer, inputs, mask, list(initial_state), training, compiled)
     with reference_loop():
         reference = results_and_gradients(layer, inputs, mask, list(initial_state), training, False)
-    for name, actual, expected in (("result", fast[0], reference[0]), ("gradient", fast[1], reference[1])):
+    pairs = (("result", fast[0], reference[0]), ("gradient", fast[1], reference[1]))
+    for name, actual, expected in pairs:
         assert len(actual) == len(expected)
         for index, (a, e) in enumerate(zip(actual, expected)):
             np.testing.assert_allclose(a, e, atol=1e-5, err_msg=f"{name} {index}")
