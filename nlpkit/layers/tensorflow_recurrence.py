@@ -340,7 +340,7 @@ def forward_loop(program, settings, projected, initial_states, recurrent_kernel,
     batch_shape = tf.TensorShape([initial_states[0].shape[0], None])
     # Fetching step t's input one step ahead keeps the slicing out of the elementwise kernel, which
     # XLA otherwise compiles badly when the kernel also slices the gates apart (the GRU's).
-    prefetch = getattr(program, "prefetch_projected", False) or input_kernel is not None
+    prefetch = getattr(program, "prefetch_projected", False)
     carried = {"states": initial_states}
     if prefetch:
         carried["projected"] = projected[0]
