@@ -12,7 +12,8 @@ reports the median of its timed repetitions and the table shows the median over 
 the times it prints the achieved GFLOP/s (matmul FLOPs only: 2 * batch * steps * (inputs + units)
 * gates * units forward, and 2 * batch * steps * (2 * inputs + 3 * units) * gates * units for the
 training step, which has no input gradient) and, per round, a large matmul's GFLOP/s measured by
-TensorFlow on the same machine, and the ratios to PyTorch.
+TensorFlow on the same machine, and the ratios to PyTorch and to Keras (`keras-lstm` / `keras-gru`,
+Keras' CPU default without XLA) of the same family.
 
 Runs unchanged on a GPU: TensorFlow and PyTorch pick it up when there is one (PyTorch is moved to
 `cuda` explicitly), and timings synchronize with the device.
@@ -276,7 +277,8 @@ def report(arguments, rounds, matmul_gflops, loads):
     lines.append("")
     header = (
         "| shape (BxTxIxH) | implementation | train ms | fwd ms | train GFLOP/s | fwd GFLOP/s "
-        "| train / torch | fwd / torch | train / nlpkit-lstm | fwd / nlpkit-lstm |"
+        "| train / torch | fwd / torch | train / keras | fwd / keras "
+        "| train / nlpkit-lstm | fwd / nlpkit-lstm |"
     )
     lines.append(header)
     lines.append("|" + "---|" * (header.count("|") - 1))
@@ -294,15 +296,17 @@ def report(arguments, rounds, matmul_gflops, loads):
             framework, family, gates, _ = IMPLEMENTATIONS[name]
             train_flops, forward_flops = flops(shape, gates)
             train_ms, forward_ms = medians[name]["train"], medians[name]["forward"]
-            torch_name = f"torch-{family}"
-            torch_train = medians.get(torch_name, {}).get("train")
-            torch_forward = medians.get(torch_name, {}).get("forward")
+            torch_train = medians.get(f"torch-{family}", {}).get("train")
+            torch_forward = medians.get(f"torch-{family}", {}).get("forward")
+            keras_train = medians.get(f"keras-{family}", {}).get("train")
+            keras_forward = medians.get(f"keras-{family}", {}).get("forward")
             lstm_train = medians.get("nlpkit-lstm", {}).get("train")
             lstm_forward = medians.get("nlpkit-lstm", {}).get("forward")
             lines.append(
                 f"| {key} | {name} | {train_ms:.1f} | {forward_ms:.1f} "
                 f"| {train_flops / train_ms / 1e6:.0f} | {forward_flops / forward_ms / 1e6:.0f} "
                 f"| {ratio(train_ms, torch_train)} | {ratio(forward_ms, torch_forward)} "
+                f"| {ratio(train_ms, keras_train)} | {ratio(forward_ms, keras_forward)} "
                 f"| {ratio(train_ms, lstm_train) if family == 'lstm' else '-'} "
                 f"| {ratio(forward_ms, lstm_forward) if family == 'lstm' else '-'} |"
             )
