@@ -525,6 +525,10 @@ def chain_count(batch_size):
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
+    # The chains run on TensorFlow's inter-op threads (0 means one per core).
+    inter_op_threads = tf.config.threading.get_inter_op_parallelism_threads()
+    if inter_op_threads > 0:
+        cores = min(cores, inter_op_threads)
     if batch_size is not None:
         cores = min(cores, batch_size // MIN_ROWS_PER_CHAIN)
     return max(cores, 1)
