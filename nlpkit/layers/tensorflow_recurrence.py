@@ -127,12 +127,14 @@ class CoupledLSTMProgram(LSTMProgram):
         (s,) = saved
         _, c = states
         c_prev = previous_states[1]
-        f, s_c, o = _split(s, 3)
+        units = c.shape[-1] if c.shape[-1] is not None else tf.shape(c)[-1]
+        blocks = tf.reshape(s, [-1, 3, units])
+        f, s_c, o = tf.unstack(blocks, axis=1)
         tanh_c = tf.tanh(c)
         dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
-        candidate = 2.0 * s_c - 1.0
-        d_s = tf.concat([dc * (c_prev - candidate), 2.0 * dc * (1.0 - f), dh * tanh_c], -1)
-        d_z = d_s * s * (1.0 - s) * self._scale(tf.shape(c)[-1], s.dtype)
+        upstream = tf.stack([dc, dc, dh], axis=1)
+        partner = tf.stack([c_prev - (2.0 * s_c - 1.0), 4.0 * (1.0 - f), tanh_c], axis=1)
+        d_z = tf.reshape(upstream * partner * blocks * (1.0 - blocks), [-1, 3 * units])
         return d_z, d_z, [None, dc * f]
 
 
@@ -158,11 +160,14 @@ class NoForgetGateLSTMProgram(LSTMProgram):
         dh, dc = d_states
         (s,) = saved
         _, c = states
-        i, s_c, o = _split(s, 3)
+        units = c.shape[-1] if c.shape[-1] is not None else tf.shape(c)[-1]
+        blocks = tf.reshape(s, [-1, 3, units])
+        i, s_c, o = tf.unstack(blocks, axis=1)
         tanh_c = tf.tanh(c)
         dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
-        d_s = tf.concat([dc * (2.0 * s_c - 1.0), 2.0 * dc * i, dh * tanh_c], -1)
-        d_z = d_s * s * (1.0 - s) * self._scale(tf.shape(c)[-1], s.dtype)
+        upstream = tf.stack([dc, dc, dh], axis=1)
+        partner = tf.stack([2.0 * s_c - 1.0, 4.0 * i, tanh_c], axis=1)
+        d_z = tf.reshape(upstream * partner * blocks * (1.0 - blocks), [-1, 3 * units])
         return d_z, d_z, [None, dc]
 
 
@@ -194,16 +199,21 @@ class PeepholeLSTMProgram(LSTMProgram):
     def backward(self, d_states, saved, states, previous_states, parameters):
         dh, dc = d_states
         p_i, p_f, p_o = parameters
-        i, f, candidate, o = _split(saved[0], 4)
         _, c = states
         c_prev = previous_states[1]
+        units = c.shape[-1] if c.shape[-1] is not None else tf.shape(c)[-1]
+        blocks = tf.reshape(saved[0], [-1, 4, units])
+        i, f, candidate, o = tf.unstack(blocks, axis=1)
         tanh_c = tf.tanh(c)
         d_z_o = dh * tanh_c * o * (1.0 - o)
         dc = dc + dh * o * (1.0 - tanh_c * tanh_c) + d_z_o * p_o
-        d_z_i = dc * candidate * i * (1.0 - i)
-        d_z_f = dc * c_prev * f * (1.0 - f)
-        d_z_c = dc * i * (1.0 - candidate * candidate)
-        d_z = tf.concat([d_z_i, d_z_f, d_z_c, d_z_o], -1)
+        upstream = tf.stack([dc * candidate, dc * c_prev, dc * i, dh * tanh_c], axis=1)
+        derivative = tf.stack(
+            [i * (1.0 - i), f * (1.0 - f), 1.0 - candidate * candidate, o * (1.0 - o)], axis=1
+        )
+        d_blocks = upstream * derivative
+        d_z_i, d_z_f = d_blocks[:, 0], d_blocks[:, 1]
+        d_z = tf.reshape(d_blocks, [-1, 4 * units])
         return d_z, d_z, [None, dc * f + d_z_i * p_i + d_z_f * p_f]
 
     def parameter_gradients(self, parameters, d_projected, state_stacks, previous_state_stacks):
@@ -408,9 +418,10 @@ def backward_loop(program, settings, d_last_output, d_outputs, d_final_states, r
                   final_states, transposed_kernel, parameters, recurrent_mask, mask):
     """The backward pass through time of `forward_loop`, given its results' gradients.
 
-    Returns `(d_projected, d_recurrent, d_initial_states)`: the time-major gradients reaching
-    `x_t W + b` and `h_{t-1} U` (the same tensor unless `program.distinct_recurrent_gradient`),
-    and those of the initial states. `transposed_kernel` is `U` transposed.
+    Returns `(d_projected, d_recurrent, d_initial_states, d_parameters)`: the time-major
+    gradients reaching `x_t W + b` and `h_{t-1} U` (the same tensor unless
+    `program.distinct_recurrent_gradient`), those of the initial states and of the program's
+    parameters. `transposed_kernel` is `U` transposed.
     """
     steps = tf.shape(record)[0]
     units = final_states[0].shape[-1]
@@ -493,7 +504,18 @@ def backward_loop(program, settings, d_last_output, d_outputs, d_final_states, r
     _, carried = tf.while_loop(lambda k, _: k < steps, body, (0, carried))
     d_projected = carried["d_projected"].stack()
     d_recurrent = carried["d_recurrent"].stack() if distinct else d_projected
-    return d_projected, d_recurrent, list(carried["d_states"])
+    d_parameters = []
+    if parameters:
+        # shape: (time, batch, units) each: the states every step started from, and ended with.
+        previous_state_stacks = tf.split(record, widths, axis=-1)[n_saved:]
+        state_stacks = [
+            tf.concat([previous[1:], final[None]], axis=0)
+            for previous, final in zip(previous_state_stacks, final_states)
+        ]
+        d_parameters = program.parameter_gradients(
+            parameters, d_recurrent, state_stacks, previous_state_stacks
+        )
+    return d_projected, d_recurrent, list(carried["d_states"]), d_parameters
 
 
 @functools.lru_cache(maxsize=None)
@@ -686,7 +708,7 @@ def _differentiable_loop(program, settings, inputs, input_kernel, input_bias, in
             d_outputs = d_results.pop(0) if settings.return_sequences else None
             # Outside training the forward pass kept nothing: run it again, keeping the gates.
             kept = record if record is not None else recorded_forward()[3]
-            d_projected, d_recurrent, d_initial = backward(
+            d_projected, d_recurrent, d_initial, d_parameters = backward(
                 d_last_output, d_outputs, d_results, kept, final_states,
                 tf.transpose(recurrent_kernel), parameters, recurrent_mask, mask,
             )
@@ -699,14 +721,10 @@ def _differentiable_loop(program, settings, inputs, input_kernel, input_bias, in
                 tf.matmul(d_flat, input_kernel, transpose_b=True), tf.shape(inputs)
             )
             d_input_bias = [tf.reduce_sum(d_flat, axis=0)] if has_bias else []
-            # shape: (time, batch, units) each: the states every step started from (sliced
-            # out of the record one by one: splitting it whole would copy all of it).
+            # shape: (time, batch, units): h_{t-1} at every step, sliced out of the record
+            # (splitting the record whole would copy all of it).
             offset = sum(_record_widths(program, units)[:n_saved])
-            previous_state_stacks = [
-                kept[:, :, offset + index * units : offset + (index + 1) * units]
-                for index in range(len(initial_states) if parameters else 1)
-            ]
-            h_in = previous_state_stacks[0]
+            h_in = kept[:, :, offset : offset + units]
             if recurrent_mask is not None:
                 h_in = h_in * recurrent_mask
             # shape: (units, gates * units): sum over t and batch of h_{t-1}^T dz_t, one matmul.
@@ -715,16 +733,6 @@ def _differentiable_loop(program, settings, inputs, input_kernel, input_bias, in
                 tf.reshape(d_recurrent, [-1, recurrent_kernel.shape[-1]]),
                 transpose_a=True,
             )
-            d_parameters = []
-            if parameters:
-                # shape: (time, batch, units) each: the states after every step.
-                state_stacks = [
-                    tf.concat([previous[1:], final[None]], axis=0)
-                    for previous, final in zip(previous_state_stacks, final_states)
-                ]
-                d_parameters = program.parameter_gradients(
-                    parameters, d_recurrent, state_stacks, previous_state_stacks
-                )
             return [
                 d_inputs, d_input_kernel, d_kernel, *d_input_bias, *d_initial, *d_parameters
             ]
