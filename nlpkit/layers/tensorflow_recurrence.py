@@ -58,10 +58,21 @@ def _block_scale(blocks, dtype):
     return tf.concat([tf.fill(shape, tf.constant(factor, dtype)) for shape, factor in blocks], 0)
 
 
+# A program is a class with one instance:
+#   saved_widths: widths, in units, of the tensors `forward` saves for `backward`;
+#   state_count: the cell's number of states (h first);
+#   prefetch_projected, distinct_recurrent_gradient: optional flags (see their uses);
+#   parameters(cell): the cell's weights besides the kernels (e.g. peepholes);
+#   forward(projected_t, recurrent_t, states, parameters) -> (new_states, saved), with
+#       recurrent_t = h_{t-1} U (dropout applied);
+#   backward(d_new_states, saved, new_states, states, parameters)
+#       -> (d_projected_t, d_recurrent_t, d_states not through the matmul (None for zero));
+#   parameter_gradients(parameters, d_recurrent, state_stacks, previous_state_stacks).
+
+
 class LSTMProgram:
     """`LSTMCell`: gates i, f, c~, o; states h, C."""
 
-    gates = ("i", "f", "c", "o")
     saved_widths = (4,)
     state_count = 2
 
@@ -107,7 +118,6 @@ class LSTMProgram:
 class CoupledLSTMProgram(LSTMProgram):
     """`CoupledLSTMCell`: gates f, c~, o with i = 1 - f; states h, C."""
 
-    gates = ("f", "c", "o")
     saved_widths = (3,)
 
     def _scale(self, units, dtype):
@@ -141,7 +151,6 @@ class CoupledLSTMProgram(LSTMProgram):
 class NoForgetGateLSTMProgram(LSTMProgram):
     """`NoForgetGateLSTMCell`: gates i, c~, o; C_t = C_{t-1} + i * C~; states h, C."""
 
-    gates = ("i", "c", "o")
     saved_widths = (3,)
 
     def _scale(self, units, dtype):
@@ -229,7 +238,6 @@ class PeepholeLSTMProgram(LSTMProgram):
 class SimpleRNNProgram:
     """`SimpleRNNCell` with tanh: h_t = tanh(x_t W + h_{t-1} U + b)."""
 
-    gates = ("h",)
     saved_widths = ()
     state_count = 1
 
@@ -252,7 +260,6 @@ class SimpleRNNProgram:
 class GRUProgram:
     """`GRUCell(reset_after=True)`: gates z, r, h~; the recurrent half has its own bias."""
 
-    gates = ("z", "r", "h")
     saved_widths = (4,)
     state_count = 1
     # The gradient reaching `h U + b'` differs from the one reaching `x W + b` (the reset gate
