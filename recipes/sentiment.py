@@ -152,6 +152,7 @@ def train(args, strategy):
     from nlpkit.cli import run_config, save_run_config, training_config_from_args
     from nlpkit.data import DataFormatError, split_examples, split_indices
     from nlpkit.text import WordPieceTokenizer, WordTokenizer
+    from nlpkit.training import chief_write_dir
     from nlpkit.training import train as fit
 
     # 1. Data: read, split, learn the vocabulary from the training part only.
@@ -222,18 +223,19 @@ def train(args, strategy):
     report = classification.classification_report(
         dev_texts.labels, model.predict(dev_ids, batch_size=256, verbose=0), label_names)
     print(classification.format_report(report))
-    os.makedirs(args.run_dir, exist_ok=True)
     training = records[0] if args.ensemble == 1 else {
         "members": records,
         "training_seconds": round(sum(record["training_seconds"] for record in records), 1)}
-    save_run_config(os.path.join(args.run_dir, "metrics.json"), {**report, **training})
-    model.save(os.path.join(args.run_dir, "model.keras"))
-    with open(os.path.join(args.run_dir, "tokenizer.json"), "w", encoding="utf-8") as handle:
-        json.dump(keras.saving.serialize_keras_object(tokenizer), handle)
-
-    # 5. Export: raw text in, probabilities / label / score out.
     config_record = run_config(args, label_names=label_names, dev_metrics=report)
-    save_run_config(os.path.join(args.run_dir, "run_config.json"), config_record)
+    # Under multi-worker training every worker gets here; only the chief writes the run folder.
+    with chief_write_dir(args.run_dir) as run_dir:
+        save_run_config(os.path.join(run_dir, "metrics.json"), {**report, **training})
+        model.save(os.path.join(run_dir, "model.keras"))
+        with open(os.path.join(run_dir, "tokenizer.json"), "w", encoding="utf-8") as handle:
+            json.dump(keras.saving.serialize_keras_object(tokenizer), handle)
+        save_run_config(os.path.join(run_dir, "run_config.json"), config_record)
+
+    # 5. Export: raw text in, probabilities / label / score out (export_model is chief-aware).
     return export_version(args, tokenizer, model, label_names, config_record)
 
 
