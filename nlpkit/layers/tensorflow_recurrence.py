@@ -626,22 +626,25 @@ def run(layer, sequences, initial_states, mask, recurrent_mask, training=False):
     initial_states = [tf.convert_to_tensor(s) for s in initial_states]
     portable = _writing_saved_model()
     chains = 1 if portable else chain_count(sequences.shape[0])
+    # shape: (time, batch, features), in processing order.
+    sequences = tf.transpose(sequences, [1, 0, 2])
+    if mask is not None:
+        # shape: (time, batch, 1)
+        mask = tf.cast(tf.transpose(mask), tf.bool)[:, :, None]
+    if layer.go_backwards:
+        sequences = tf.reverse(sequences, [0])
+        mask = None if mask is None else tf.reverse(mask, [0])
+    # Each chain's inputs come out of one split op, so that TensorFlow's executor finds all the
+    # chains' loops ready at once and runs them on different threads (prepared one after the
+    # other, the first loop would start, and hold the thread, before the second was ready).
     parts = zip(
-        _split_batch(sequences, chains),
+        _split_batch(sequences, chains, axis=1),
         zip(*[_split_batch(s, chains) for s in initial_states]),
-        _split_batch(mask, chains),
+        _split_batch(mask, chains, axis=1),
         _split_batch(recurrent_mask, chains),
     )
     results = []
     for part_sequences, part_states, part_mask, part_recurrent_mask in parts:
-        # shape: (time, batch, features), in processing order.
-        part_sequences = tf.transpose(part_sequences, [1, 0, 2])
-        if part_mask is not None:
-            # shape: (time, batch, 1)
-            part_mask = tf.cast(tf.transpose(part_mask), tf.bool)[:, :, None]
-        if layer.go_backwards:
-            part_sequences = tf.reverse(part_sequences, [0])
-            part_mask = None if part_mask is None else tf.reverse(part_mask, [0])
         if portable:
             # shape: (time, batch, gates * units): the input half of every gate, one matmul.
             projected = project(part_sequences, input_kernel, input_bias)
