@@ -50,6 +50,28 @@ def positive_float(text):
     return value
 
 
+def _non_negative_float(text):
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, found {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, found {text!r}")
+    return value
+
+
+def _momentum(text):
+    """argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), found {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), found {text!r}")
+    return value
+
+
 def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=1e-3, patience=3):
     """Adds the flags shared by all recipes to `parser` and returns the flag group.
 
@@ -140,6 +162,24 @@ def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=
         "(default: %(default)s, i.e. no clipping)",
     )
     group.add_argument(
+        "--weight-decay",
+        type=_non_negative_float,
+        default=None,
+        metavar="WD",
+        help="decoupled weight decay: every step each weight w becomes w - learning rate * WD * "
+        "w, with any --optimizer (adam + WD = AdamW) (default: %(default)s, i.e. the "
+        "optimizer's own: 0.004 for adamw, none for the others)",
+    )
+    group.add_argument(
+        "--ema-momentum",
+        type=_momentum,
+        default=None,
+        metavar="M",
+        help="keep an exponential moving average of the weights, average = M * average + "
+        "(1 - M) * weights after every step, and evaluate, checkpoint, early-stop and export "
+        "the averaged weights, e.g. 0.99 (default: %(default)s, i.e. no averaging)",
+    )
+    group.add_argument(
         "--mixed-precision",
         choices=MIXED_PRECISION_CHOICES,
         default="off",
@@ -182,6 +222,8 @@ def training_config_from_args(args, *, monitor="val_loss", monitor_mode="min", *
         lr_schedule=args.lr_schedule,
         optimizer=args.optimizer,
         clipnorm=args.clipnorm,
+        weight_decay=args.weight_decay,
+        ema_momentum=args.ema_momentum,
         mixed_precision=None if args.mixed_precision == "off" else args.mixed_precision,
         jit_compile=jit_compile,
         run_dir=args.run_dir,

@@ -24,6 +24,8 @@ SHARED_FLAGS = (
     "--lr-schedule",
     "--optimizer",
     "--clipnorm",
+    "--weight-decay",
+    "--ema-momentum",
     "--mixed-precision",
     "--jit-compile",
     "--patience",
@@ -57,7 +59,7 @@ def test_defaults_and_recipe_specific_defaults():
     args = make_parser(epochs=4, batch_size=64, learning_rate=0.01, patience=2).parse_args([])
     assert (args.epochs, args.batch_size, args.learning_rate, args.patience) == (4, 64, 0.01, 2)
     assert args.data is None and args.seed is None and args.cpu_devices is None
-    assert args.clipnorm is None
+    assert args.clipnorm is None and args.ema_momentum is None and args.weight_decay is None
     assert (args.strategy, args.mixed_precision, args.jit_compile) == ("auto", "off", "auto")
     assert args.export_dir == os.path.join("saved_models", "sentiment")
 
@@ -70,6 +72,9 @@ def test_defaults_and_recipe_specific_defaults():
         (["--cpu-devices", "-1"], "--cpu-devices"),
         (["--learning-rate", "nan"], "--learning-rate"),
         (["--clipnorm", "-1"], "--clipnorm"),
+        (["--ema-momentum", "1"], "--ema-momentum"),
+        (["--weight-decay", "-0.1"], "--weight-decay"),
+        (["--ema-momentum", "0"], "--ema-momentum"),
         (["--strategy", "tpu"], "--strategy"),
         (["--mixed-precision", "float16"], "--mixed-precision"),
     ],
@@ -94,16 +99,18 @@ def test_training_config_from_args():
     args = make_parser().parse_args(
         "--epochs 3 --batch-size 8 --learning-rate 0.5 --lr-schedule cosine --optimizer sgd "
         "--clipnorm 1.5 --mixed-precision mixed_bfloat16 --jit-compile off --seed 9 "
-        "--run-dir /tmp/r --patience 5".split()
+        "--run-dir /tmp/r --patience 5 --ema-momentum 0.999 --weight-decay 0.1".split()
     )
     config = cli.training_config_from_args(args, monitor="val_accuracy", monitor_mode="max")
     assert (config.epochs, config.batch_size, config.learning_rate) == (3, 8, 0.5)
     assert (config.lr_schedule, config.optimizer, config.clipnorm) == ("cosine", "sgd", 1.5)
     assert (config.mixed_precision, config.jit_compile) == ("mixed_bfloat16", False)
     assert (config.seed, config.run_dir, config.patience) == (9, "/tmp/r", 5)
+    assert (config.ema_momentum, config.weight_decay) == (0.999, 0.1)
     assert (config.monitor, config.monitor_mode) == ("val_accuracy", "max")
     defaults = cli.training_config_from_args(make_parser().parse_args([]))
     assert defaults.mixed_precision is None and defaults.jit_compile == "auto"
+    assert defaults.ema_momentum is None and defaults.weight_decay is None
     on = cli.training_config_from_args(make_parser().parse_args(["--jit-compile", "on"]))
     assert on.jit_compile is True
 

@@ -64,6 +64,7 @@ def training_callbacks(
     monitor=None,
     monitor_mode="min",
     patience=3,
+    swap_ema_weights=False,
 ):
     """Returns the standard callbacks, in the order they should run.
 
@@ -86,6 +87,10 @@ def training_callbacks(
             explicitly because Keras' `"auto"` guesses from the name and gets e.g. F1 wrong.
         patience: epochs without improvement of `monitor` before training stops; the weights of
             the best epoch are restored at the end.
+        swap_ema_weights: the optimizer averages the weights (`use_ema=True`): evaluate, checkpoint
+            and early-stop on the averaged weights (`keras.callbacks.SwapEMAWeights`), so that the
+            model `fit` leaves behind holds the averaged weights of the best epoch. The backup is
+            taken before the swap, so a resumed run continues from the raw weights.
 
     Returns:
         A list of Keras callbacks.
@@ -99,6 +104,10 @@ def training_callbacks(
                 backup_dir=str(backup_dir), save_freq="epoch", double_checkpoint=True
             )
         )
+    if swap_ema_weights:
+        # After BackupAndRestore (which must back up the raw weights and the optimizer's
+        # averages as they are) and before everything that should see the averaged weights.
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks += [EpochWeightsCheckpoint(checkpoint_dir), keras.callbacks.TerminateOnNaN()]
     if importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch"))

@@ -82,6 +82,15 @@ class TrainingConfig:
         backup_steps: custom loop only: besides the backup at the end of every epoch, back up
             every this many steps, so that a killed run loses at most that many steps; `None`
             backs up once per epoch.
+        weight_decay: if set, decoupled weight decay (Loshchilov & Hutter): before every update
+            each trainable weight `w` becomes `w - learning_rate * weight_decay * w`, for every
+            optimizer (with `"adam"` this is AdamW). `None` uses the optimizer's own default
+            (0.004 for `"adamw"`, none for the others).
+        ema_momentum: if set (0 < m < 1), the optimizer keeps an exponential moving average of
+            the trainable weights, `average = m * average + (1 - m) * weights` after every step
+            (Polyak averaging), and the averaged weights are the ones evaluated on the dev set,
+            checkpointed, kept by early stopping and returned. `model.fit` only; `None` (the
+            default) trains without averaging.
     """
 
     epochs: int = 10
@@ -101,6 +110,8 @@ class TrainingConfig:
     verbose: str | int = "auto"
     training_loop: str = "auto"
     backup_steps: int | None = None
+    weight_decay: float | None = None
+    ema_momentum: float | None = None
 
     def __post_init__(self):
         problems = []
@@ -136,6 +147,10 @@ class TrainingConfig:
             or self.backup_steps < 1
         ):
             problems.append(f"backup_steps must be None or >= 1, got {self.backup_steps!r}")
+        if self.weight_decay is not None and not self.weight_decay >= 0:
+            problems.append(f"weight_decay must be None or >= 0, got {self.weight_decay!r}")
+        if self.ema_momentum is not None and not 0 < self.ema_momentum < 1:
+            problems.append(f"ema_momentum must be None or in (0, 1), got {self.ema_momentum!r}")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
 
@@ -182,10 +197,15 @@ def learning_rate_schedule(config, total_steps):
 
 
 def make_optimizer(config, total_steps):
-    """The optimizer `config` asks for, with its schedule and global-norm gradient clipping."""
+    """The optimizer `config` asks for: its schedule, global-norm clipping, weight decay and
+    weight averaging."""
     kwargs = {"learning_rate": learning_rate_schedule(config, total_steps)}
     if config.clipnorm is not None:
         kwargs["global_clipnorm"] = config.clipnorm
+    if config.weight_decay is not None:
+        kwargs["weight_decay"] = config.weight_decay
+    if config.ema_momentum is not None:
+        kwargs.update(use_ema=True, ema_momentum=config.ema_momentum)
     return OPTIMIZERS[config.optimizer](**kwargs)
 
 
@@ -227,6 +247,12 @@ def uses_custom_loop(config, strategy):
             "jit_compile=True (--jit-compile on) is not available with the strategy.run training "
             "loop, which multi-worker training and clipping over several replicas use; use "
             "'auto' or off"
+        )
+    if custom and config.ema_momentum is not None:
+        raise ValueError(
+            "ema_momentum (--ema-momentum) needs model.fit; the strategy.run training loop, which "
+            "multi-worker training and clipping over several replicas use, does not evaluate or "
+            "keep the averaged weights"
         )
     if not custom and config.backup_steps is not None:
         raise ValueError(
@@ -385,6 +411,7 @@ def _fit(model, train_batches, dev_data, config, chief, checkpoint_dir, log_dir,
             monitor=config.monitor if dev_batches is not None else None,
             monitor_mode=config.monitor_mode,
             patience=config.patience,
+            swap_ema_weights=config.ema_momentum is not None,
         )
         + list(callbacks),
         verbose=config.verbose if chief else 0,

@@ -16,7 +16,12 @@ from nlpkit.training import (
     learning_rate_schedule,
     train,
 )
-from tests.training.tiny_training import build_token_classifier, run_python, token_examples
+from tests.training.tiny_training import (
+    build_fixed_token_classifier,
+    build_token_classifier,
+    run_python,
+    token_examples,
+)
 
 LOSS = "sparse_categorical_crossentropy"
 
@@ -166,6 +171,86 @@ def test_clipnorm_clips_the_global_norm_of_all_gradients_together(tmp_path):
     assert global_norm == pytest.approx(1e-3, rel=1e-4)
 
 
+class StepWeights(keras.callbacks.Callback):
+    """Records the (raw) weights after every optimizer step."""
+
+    def __init__(self):
+        super().__init__()
+        self.after_step = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.after_step.append(self.model.get_weights())
+
+
+def test_ema_returns_the_moving_average_of_the_weights_and_evaluates_it(tmp_path):
+    # Plain SGD with a large step moves the weights a lot each step, so the average after 6
+    # steps is far from the last raw weights. The returned model must hold the NumPy average
+    # average_1 = w_1, average_t = m * average_(t-1) + (1 - m) * w_t, and the dev loss of the
+    # last epoch must be that of the averaged model.
+    momentum = 0.6
+    examples = token_examples(count=48)
+    config = config_for(tmp_path, epochs=2, batch_size=16, optimizer="sgd", learning_rate=0.5,
+                        ema_momentum=momentum)
+    steps = StepWeights()
+    result = train(build_token_classifier, examples, config, loss=LOSS, dev_data=examples,
+                   callbacks=[steps])
+    assert result.model.optimizer.use_ema and len(steps.after_step) == 6
+    average = steps.after_step[0]
+    for weights in steps.after_step[1:]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights)]
+    kept = result.model.get_weights()
+    for kept_weight, expected, raw in zip(kept, average, steps.after_step[-1], strict=True):
+        np.testing.assert_allclose(kept_weight, expected, rtol=1e-5, atol=1e-6)
+    assert max(np.abs(k - r).max() for k, r in zip(kept, steps.after_step[-1])) > 1e-3
+    features, labels = next(iter(examples.batch(48)))
+    dev_loss = keras.losses.sparse_categorical_crossentropy(labels, result.model(features))
+    assert result.history["val_loss"][-1] == pytest.approx(float(np.mean(dev_loss)), rel=1e-4)
+
+
+def test_ema_with_early_stopping_keeps_the_average_of_the_best_epoch(tmp_path):
+    # mode="max" on the loss makes epoch 1 the best (see the early stopping test above): the
+    # model returned, and checkpoint 1, must hold the average after epoch 1's 3 steps.
+    momentum = 0.5
+    examples = token_examples(count=48)
+    config = config_for(tmp_path, epochs=10, batch_size=16, optimizer="sgd", learning_rate=0.1,
+                        monitor="val_loss", monitor_mode="max", patience=1,
+                        ema_momentum=momentum)
+    steps = StepWeights()
+    result = train(build_token_classifier, examples, config, loss=LOSS, dev_data=examples,
+                   callbacks=[steps])
+    assert len(result.history["val_loss"]) == 2 and len(steps.after_step) == 6
+    average = steps.after_step[0]
+    for weights in steps.after_step[1:3]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights)]
+    checkpoint = build_token_classifier()
+    checkpoint.load_weights(str(tmp_path / "run" / "checkpoints" / "epoch-001.weights.h5"))
+    for kept, saved, expected in zip(result.model.get_weights(), checkpoint.get_weights(),
+                                     average, strict=True):
+        np.testing.assert_allclose(kept, expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(saved, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_decay_shrinks_every_weight_by_learning_rate_times_decay_per_step(tmp_path):
+    # One full-batch SGD step from the same start, with and without decay: the only difference
+    # is the decoupled decay -learning_rate * weight_decay * w0 of every weight.
+    examples = token_examples(count=48)
+    start = build_fixed_token_classifier().get_weights()
+    after = {}
+    for decay in (None, 0.5):
+        config = config_for(tmp_path / str(decay), epochs=1, batch_size=48, optimizer="sgd",
+                            learning_rate=0.1, weight_decay=decay)
+        after[decay] = train(build_fixed_token_classifier, examples, config,
+                             loss=LOSS).model.get_weights()
+    for w0, plain, decayed in zip(start, after[None], after[0.5], strict=True):
+        np.testing.assert_allclose(decayed - plain, -0.1 * 0.5 * w0, rtol=1e-4, atol=1e-6)
+
+
+def test_ema_is_refused_by_the_custom_training_loop(tmp_path):
+    config = config_for(tmp_path, training_loop="custom", ema_momentum=0.9)
+    with pytest.raises(ValueError, match="ema_momentum"):
+        train(build_token_classifier, token_examples(), config, loss=LOSS)
+
+
 @pytest.mark.parametrize("schedule, quarter", [("cosine", 0.5 * (1 + np.cos(np.pi / 4))),
                                                ("linear", 0.75), ("constant", 1.0)])
 def test_learning_rate_schedules_over_the_whole_run(schedule, quarter):
@@ -205,9 +290,11 @@ def test_jit_compile_reaches_compile(tmp_path, jit_compile):
 
 def test_invalid_config_lists_every_problem():
     with pytest.raises(ValueError) as raised:
-        TrainingConfig(epochs=0, lr_schedule="step", clipnorm=-1.0, mixed_precision="float16")
+        TrainingConfig(epochs=0, lr_schedule="step", clipnorm=-1.0, mixed_precision="float16",
+                       ema_momentum=1.0, weight_decay=-1.0)
     message = str(raised.value)
-    for part in ("epochs", "lr_schedule", "clipnorm", "mixed_precision"):
+    for part in ("epochs", "lr_schedule", "clipnorm", "mixed_precision", "ema_momentum",
+                 "weight_decay"):
         assert part in message
 
 
