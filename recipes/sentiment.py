@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import sys
 import time
 
@@ -94,6 +95,13 @@ def parse_args(argv):
                        help="train K models of this kind one after another (shuffling seeds "
                        "--seed, --seed+1, ...) and export the average of their probabilities "
                        "(default: %(default)s)")
+    model.add_argument("--member", action="append", default=[], metavar="FLAG=VALUE,...",
+                       help="add one ensemble member that differs from the model the other "
+                       "flags describe by these model and training flags, written without "
+                       "dashes, e.g. --member model=cnn,embedding-dropout=0,max-norm=3 "
+                       "--member cell=gru; repeat for more members. Members train one after "
+                       "another after the --ensemble ones (seeds continue from there) and the "
+                       "export averages all their probabilities (default: none)")
     model.add_argument("--dropout", type=float, default=0.5,
                        help="dropout on the encoded vector (default: %(default)s)")
     model.add_argument("--embedding-dropout", type=float, default=None,
@@ -112,7 +120,34 @@ def parse_args(argv):
     if args.folds is not None and not (args.folds >= 2 and 0 <= args.fold < args.folds):
         parser.error(f"--folds must be at least 2 and --fold in 0..folds-1; found --folds "
                      f"{args.folds} --fold {args.fold}")
+    member_flags = {action.dest for action in model._group_actions} | MEMBER_TRAINING_FLAGS
+    member_flags -= {"ensemble", "member", "bidirectional"}
+    args.member_overrides = [_member_overrides(parser, args, spec, member_flags)
+                             for spec in args.member]
     return parser, args
+
+
+# Training flags an ensemble member may change; data, tokenizer, run and export flags are shared.
+MEMBER_TRAINING_FLAGS = {"epochs", "batch_size", "learning_rate", "lr_schedule", "optimizer",
+                         "clipnorm", "weight_decay", "ema_momentum", "patience"}
+
+
+def _member_overrides(parser, args, spec, allowed):
+    """The flags `spec` ("model=cnn,max-norm=3") changes, as {dest: parsed value}."""
+    tokens = []
+    # Split at the commas that start a new FLAG=, so that widths=3,4,5 stays one item.
+    for item in re.split(r",(?=[\w-]+=)", spec):
+        name, equals, value = item.partition("=")
+        dest = name.strip().replace("-", "_")
+        if not equals or dest not in allowed:
+            parser.error(f"--member {spec}: expected FLAG=VALUE items separated by commas, each "
+                         f"FLAG one of {', '.join(sorted(f.replace('_', '-') for f in allowed))};"
+                         f" found {item!r}")
+        tokens += [f"--{dest.replace('_', '-')}", value.strip()]
+    # Parse onto a copy of the shared flags so that the flags' own types and checks apply.
+    member = parser.parse_args(tokens, namespace=argparse.Namespace(**vars(args)))
+    return {dest: getattr(member, dest) for dest in allowed
+            if getattr(member, dest) != getattr(args, dest)}
 
 
 def _widths(text):
@@ -180,7 +215,7 @@ def train(args, strategy):
           f"{tokenizer.vocabulary_size} {args.tokenizer} ids, labels {label_names}")
 
     # 2. Model: token ids -> probabilities; the tokenizer goes in front of it at export time.
-    def build_model(name="classifier"):
+    def build_model(args, name="classifier"):
         model = classifier.build_classifier(
             tokenizer.vocabulary_size, len(label_names), encoder=args.model, cell=args.cell,
             bidirectional=args.bidirectional, num_layers=args.layers, pooling=args.pooling,
@@ -194,36 +229,42 @@ def train(args, strategy):
         return model
 
     # 3. Train, with checkpoints, resumable backups, TensorBoard logs and early stopping; an
-    # ensemble trains its members one after another, each in its own run directory.
+    # ensemble trains its members one after another, each in its own run directory: --ensemble
+    # copies of the model the flags describe, then one per --member with its own flags.
     dev_ids = classification.padded_token_ids(dev_texts, tokenizer)
+    member_args = [args] * args.ensemble + [
+        argparse.Namespace(**{**vars(args), **overrides}) for overrides in args.member_overrides]
+    ensemble = len(member_args) > 1
     members, records = [], []
-    for member in range(args.ensemble):
+    for member, flags in enumerate(member_args):
         name, member_dir = "classifier", args.run_dir
-        if args.ensemble > 1:
+        if ensemble:
             name = f"member_{member}"
             member_dir = os.path.join(args.run_dir, name)
         config = dataclasses.replace(
-            training_config_from_args(args, monitor="val_accuracy", monitor_mode="max"),
+            training_config_from_args(flags, monitor="val_accuracy", monitor_mode="max"),
             run_dir=member_dir, seed=None if args.seed is None else args.seed + member)
         started = time.perf_counter()
-        result = fit(functools.partial(build_model, name),
+        result = fit(functools.partial(build_model, flags, name),
                      classification.tokenized_examples(train_texts, tokenizer), config,
                      loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                      dev_data=classification.tokenized_examples(dev_texts, tokenizer),
                      strategy=strategy)
         members.append(result.model)
         records.append(training_record(result.history, time.perf_counter() - started))
-        if args.ensemble > 1:
+        if ensemble:
+            records[-1]["flags"] = {dest: value for dest, value in vars(flags).items()
+                                    if value != getattr(args, dest)}
             records[-1]["dev_accuracy"] = classification.classification_report(
                 dev_texts.labels, result.model.predict(dev_ids, batch_size=256, verbose=0),
                 label_names)["accuracy"]
-    model = members[0] if args.ensemble == 1 else classifier.average_classifiers(members)
+    model = classifier.average_classifiers(members) if ensemble else members[0]
 
     # 4. Evaluate on the dev set and keep the scores next to the checkpoints.
     report = classification.classification_report(
         dev_texts.labels, model.predict(dev_ids, batch_size=256, verbose=0), label_names)
     print(classification.format_report(report))
-    training = records[0] if args.ensemble == 1 else {
+    training = records[0] if not ensemble else {
         "members": records,
         "training_seconds": round(sum(record["training_seconds"] for record in records), 1)}
     config_record = run_config(args, label_names=label_names, dev_metrics=report)

@@ -66,3 +66,33 @@ def test_bad_data_exits_with_2_naming_file_and_line(tmp_path):
     assert f"{bad}, line 3" in message and "Traceback" not in message
     result = run_recipe("--data", str(tmp_path / "absent.tsv"))
     assert result.returncode == 2 and "no such file" in result.stderr.decode()
+
+
+def test_members_with_their_own_flags_train_into_one_exported_ensemble(tmp_path):
+    flags = ["--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export")]
+    result = run_recipe("--model", "cnn", "--filters", "8", "--epochs", "1", "--seed", "1",
+                        "--member", "model=bow,epochs=2", "--member",
+                        "model=cnn,widths=2,3,filters=4,max-norm=3", *flags)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    members = metrics["members"]
+    assert [member["flags"] for member in members] == [
+        {}, {"model": "bow", "epochs": 2},
+        {"widths": [2, 3], "filters": 4, "max_norm": 3.0}]
+    assert [member["epochs_run"] for member in members] == [1, 2, 1]
+    assert metrics["training_seconds"] == pytest.approx(
+        sum(member["training_seconds"] for member in members), abs=0.2)
+    assert sorted(os.listdir(tmp_path / "run")) >= ["member_0", "member_1", "member_2"]
+    assert (tmp_path / "export" / "1" / "saved_model.pb").exists()
+    result = run_recipe("predict", *flags, "the acting is superb")
+    assert result.returncode == 0 and result.stdout.decode().split("\t")[0] in (
+        "positive", "negative")
+
+
+@pytest.mark.parametrize("spec, message", [("vocab-size=100", "--member vocab-size=100"),
+                                           ("dropout", "--member dropout"),
+                                           ("model=xyz", "invalid choice: 'xyz'")])
+def test_bad_member_flags_exit_with_2(tmp_path, spec, message):
+    result = run_recipe("--member", spec, "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2 and message in result.stderr.decode()
+    assert not (tmp_path / "run").exists()
