@@ -3,6 +3,9 @@
     python recipes/sentiment.py                       # train on the built-in sample and export
     python recipes/sentiment.py train --data ../shared/datasets/sentiment/sst2/train.tsv \
         --dev-data ../shared/datasets/sentiment/sst2/dev.tsv --model rnn --cell lstm
+    python recipes/sentiment.py train --data ../shared/datasets/sentiment/sst2/train.tsv \
+        --dev-data ../shared/datasets/sentiment/sst2/dev.tsv --model rnn --pooling mean_max \
+        --member model=cnn,embedding-dropout=0,max-norm=3     # a BiLSTM + CNN ensemble
     python recipes/sentiment.py evaluate --data ../shared/datasets/sentiment/sst2/dev.tsv
     python recipes/sentiment.py predict "a gripping , funny film" "a dull mess"
     echo "what a waste of time" | python recipes/sentiment.py predict
