@@ -28,48 +28,30 @@ MIXED_PRECISION_CHOICES = ("off", "mixed_float16", "mixed_bfloat16")
 JIT_COMPILE_CHOICES = ("auto", "on", "off")
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}")
-    return value
+def _number_type(name, parse, accepts, expected):
+    """An argparse `type`: `parse(text)`, refused with "expected ..." unless `accepts(value)`."""
+
+    def number(text):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, found {text!r}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, found {text!r}")
+        return value
+
+    number.__name__ = name
+    return number
 
 
-def positive_float(text):
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}")
-    return value
-
-
-def _non_negative_float(text):
-    """argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, found {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, found {text!r}")
-    return value
-
-
-def _momentum(text):
-    """argparse type: a number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), found {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), found {text!r}")
-    return value
+positive_int = _number_type("positive_int", int, lambda v: v >= 1, "a positive integer")
+positive_float = _number_type(
+    "positive_float", float, lambda v: 0 < v < float("inf"), "a positive number"
+)
+_non_negative_float = _number_type(
+    "non_negative_float", float, lambda v: 0 <= v < float("inf"), "a number >= 0"
+)
+_momentum = _number_type("momentum", float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
 def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=1e-3, patience=3):
