@@ -734,6 +734,7 @@ def _differentiable_loop(program, settings, inputs, input_kernel, input_bias, in
             # shape: (time * batch, gates * units)
             d_flat = tf.reshape(d_projected, [-1, input_kernel.shape[1]])
             flat_inputs = tf.reshape(inputs, [-1, input_kernel.shape[0]])
+            d_input_kernel = tf.matmul(flat_inputs, d_flat, transpose_a=True)
             d_inputs = tf.reshape(
                 tf.matmul(d_flat, input_kernel, transpose_b=True), tf.shape(inputs)
             )
@@ -744,22 +745,12 @@ def _differentiable_loop(program, settings, inputs, input_kernel, input_bias, in
             h_in = kept[:, :, offset : offset + units]
             if recurrent_mask is not None:
                 h_in = h_in * recurrent_mask
-            h_in = tf.reshape(h_in, [-1, units])
-            n_inputs = input_kernel.shape[0]
-            if d_recurrent is d_projected:
-                # Both kernels' gradients in one matmul: sum over t and batch of
-                # [x_t, h_{t-1}]^T dz_t. shape: (features + units, gates * units)
-                d_kernels = tf.matmul(
-                    tf.concat([flat_inputs, h_in], axis=1), d_flat, transpose_a=True
-                )
-                d_input_kernel, d_kernel = tf.split(d_kernels, [n_inputs, units], axis=0)
-            else:
-                d_input_kernel = tf.matmul(flat_inputs, d_flat, transpose_a=True)
-                # shape: (units, gates * units): sum over t and batch of h_{t-1}^T dz_t.
-                d_kernel = tf.matmul(
-                    h_in, tf.reshape(d_recurrent, [-1, recurrent_kernel.shape[-1]]),
-                    transpose_a=True,
-                )
+            # shape: (units, gates * units): sum over t and batch of h_{t-1}^T dz_t, one matmul.
+            d_kernel = tf.matmul(
+                tf.reshape(h_in, [-1, units]),
+                tf.reshape(d_recurrent, [-1, recurrent_kernel.shape[-1]]),
+                transpose_a=True,
+            )
             return [
                 d_inputs, d_input_kernel, d_kernel, *d_input_bias, *d_initial, *d_parameters
             ]
