@@ -63,6 +63,11 @@ def _sigmoid(x):
     return 0.5 * tf.tanh(0.5 * x) + 0.5
 
 
+def _units(state):
+    """The last dimension of `state`: static when known (reshapes keep static shapes)."""
+    return state.shape[-1] if state.shape[-1] is not None else tf.shape(state)[-1]
+
+
 def _block_scale(blocks, dtype):
     """`(sum(blocks) * units,)`-broadcastable factors: 2 on the candidate block, 1 elsewhere."""
     return tf.concat([tf.fill(shape, tf.constant(factor, dtype)) for shape, factor in blocks], 0)
@@ -107,7 +112,7 @@ class LSTMProgram:
         (s,) = saved
         _, c = states
         c_prev = previous_states[1]
-        units = c.shape[-1] if c.shape[-1] is not None else tf.shape(c)[-1]
+        units = _units(c)
         # shape: (batch, 4, units): the gate blocks side by side, so that the gradient is one
         # product of stacked factors (XLA compiles that into fewer kernels than four blocks).
         blocks = tf.reshape(s, [-1, 4, units])
@@ -147,7 +152,7 @@ class CoupledLSTMProgram(LSTMProgram):
         (s,) = saved
         _, c = states
         c_prev = previous_states[1]
-        units = c.shape[-1] if c.shape[-1] is not None else tf.shape(c)[-1]
+        units = _units(c)
         blocks = tf.reshape(s, [-1, 3, units])
         f, s_c, o = tf.unstack(blocks, axis=1)
         tanh_c = tf.tanh(c)
@@ -179,7 +184,7 @@ class NoForgetGateLSTMProgram(LSTMProgram):
         dh, dc = d_states
         (s,) = saved
         _, c = states
-        units = c.shape[-1] if c.shape[-1] is not None else tf.shape(c)[-1]
+        units = _units(c)
         blocks = tf.reshape(s, [-1, 3, units])
         i, s_c, o = tf.unstack(blocks, axis=1)
         tanh_c = tf.tanh(c)
@@ -218,7 +223,7 @@ class PeepholeLSTMProgram(LSTMProgram):
         p_i, p_f, p_o = parameters
         _, c = states
         c_prev = previous_states[1]
-        units = c.shape[-1] if c.shape[-1] is not None else tf.shape(c)[-1]
+        units = _units(c)
         blocks = tf.reshape(saved[0], [-1, 4, units])
         i, f, candidate, o = tf.unstack(blocks, axis=1)
         tanh_c = tf.tanh(c)
@@ -439,8 +444,7 @@ def backward_loop(program, settings, d_last_output, d_outputs, d_final_states, r
     parameters. `transposed_kernel` is `U` transposed.
     """
     steps = tf.shape(record)[0]
-    units = final_states[0].shape[-1]
-    widths = _record_widths(program, tf.shape(final_states[0])[-1] if units is None else units)
+    widths = _record_widths(program, _units(final_states[0]))
     n_saved = len(program.saved_widths)
     distinct = getattr(program, "distinct_recurrent_gradient", False)
     batch_shape = tf.TensorShape([final_states[0].shape[0], None])
