@@ -14,6 +14,7 @@ TensorFlow is only imported by `setup_runtime`, so `--help` and flag errors stay
 """
 
 import argparse
+import re
 import json
 import os
 import pathlib
@@ -26,6 +27,12 @@ LR_SCHEDULE_CHOICES = ("constant", "cosine", "linear")
 OPTIMIZER_CHOICES = ("adam", "adamw", "sgd", "rmsprop")
 MIXED_PRECISION_CHOICES = ("off", "mixed_float16", "mixed_bfloat16")
 JIT_COMPILE_CHOICES = ("auto", "on", "off")
+# Training flags that may differ between the models of one run (ensemble members); data,
+# tokenizer, runtime and export flags are the run's.
+PER_MODEL_TRAINING_FLAGS = frozenset({
+    "epochs", "batch_size", "learning_rate", "lr_schedule", "optimizer", "clipnorm",
+    "weight_decay", "ema_momentum", "patience",
+})
 
 
 def _number_type(name, parse, accepts, expected):
@@ -215,6 +222,38 @@ def training_config_from_args(args, *, monitor="val_loss", monitor_mode="min", *
         patience=args.patience,
         **overrides,
     )
+
+
+def parse_overrides(parser, args, spec, allowed, *, option):
+    """The flags `spec` ("model=cnn,max-norm=3") changes relative to `args`, as {dest: value}.
+
+    For flags such as `--member` that describe one more model by how it differs from the rest:
+    each FLAG=VALUE item is parsed by `parser` itself (so the flag's type, choices and checks
+    apply) onto a copy of `args`. Items are split at the commas that start a new `FLAG=`, so
+    `widths=3,4,5` stays one item. Only values that differ from `args` are returned.
+
+    Args:
+        parser: the parser that produced `args`.
+        args: the parsed shared flags.
+        spec: the option's text.
+        allowed: the destinations (`max_norm`) that `spec` may set.
+        option: the option's name, for error messages (`--member`).
+
+    A malformed item or a flag outside `allowed` exits through `parser.error` (status 2),
+    naming the option, the item and the flags allowed.
+    """
+    tokens = []
+    for item in re.split(r",(?=[\w-]+=)", spec):
+        name, equals, value = item.partition("=")
+        dest = name.strip().replace("-", "_")
+        if not equals or dest not in allowed:
+            parser.error(f"{option} {spec}: expected FLAG=VALUE items separated by commas, each "
+                         f"FLAG one of {', '.join(sorted(f.replace('_', '-') for f in allowed))};"
+                         f" found {item!r}")
+        tokens += [f"--{dest.replace('_', '-')}", value.strip()]
+    changed = parser.parse_args(tokens, namespace=argparse.Namespace(**vars(args)))
+    return {dest: getattr(changed, dest) for dest in allowed
+            if getattr(changed, dest) != getattr(args, dest)}
 
 
 def setup_runtime(args):

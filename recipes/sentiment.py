@@ -24,7 +24,6 @@ import dataclasses
 import functools
 import json
 import os
-import re
 import sys
 import time
 
@@ -34,7 +33,8 @@ SAMPLE = os.path.join(HERE, "data", "sentiment_sample.tsv")
 
 def parse_args(argv):
     from nlpkit import classifier
-    from nlpkit.cli import add_training_flags, positive_int
+    from nlpkit.cli import PER_MODEL_TRAINING_FLAGS, add_training_flags, parse_overrides
+    from nlpkit.cli import positive_int
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -123,34 +123,11 @@ def parse_args(argv):
     if args.folds is not None and not (args.folds >= 2 and 0 <= args.fold < args.folds):
         parser.error(f"--folds must be at least 2 and --fold in 0..folds-1; found --folds "
                      f"{args.folds} --fold {args.fold}")
-    member_flags = {action.dest for action in model._group_actions} | MEMBER_TRAINING_FLAGS
+    member_flags = {action.dest for action in model._group_actions} | PER_MODEL_TRAINING_FLAGS
     member_flags -= {"ensemble", "member", "bidirectional"}
-    args.member_overrides = [_member_overrides(parser, args, spec, member_flags)
+    args.member_overrides = [parse_overrides(parser, args, spec, member_flags, option="--member")
                              for spec in args.member]
     return parser, args
-
-
-# Training flags an ensemble member may change; data, tokenizer, run and export flags are shared.
-MEMBER_TRAINING_FLAGS = {"epochs", "batch_size", "learning_rate", "lr_schedule", "optimizer",
-                         "clipnorm", "weight_decay", "ema_momentum", "patience"}
-
-
-def _member_overrides(parser, args, spec, allowed):
-    """The flags `spec` ("model=cnn,max-norm=3") changes, as {dest: parsed value}."""
-    tokens = []
-    # Split at the commas that start a new FLAG=, so that widths=3,4,5 stays one item.
-    for item in re.split(r",(?=[\w-]+=)", spec):
-        name, equals, value = item.partition("=")
-        dest = name.strip().replace("-", "_")
-        if not equals or dest not in allowed:
-            parser.error(f"--member {spec}: expected FLAG=VALUE items separated by commas, each "
-                         f"FLAG one of {', '.join(sorted(f.replace('_', '-') for f in allowed))};"
-                         f" found {item!r}")
-        tokens += [f"--{dest.replace('_', '-')}", value.strip()]
-    # Parse onto a copy of the shared flags so that the flags' own types and checks apply.
-    member = parser.parse_args(tokens, namespace=argparse.Namespace(**vars(args)))
-    return {dest: getattr(member, dest) for dest in allowed
-            if getattr(member, dest) != getattr(args, dest)}
 
 
 def _widths(text):
@@ -254,7 +231,7 @@ def train(args, strategy):
                      dev_data=classification.tokenized_examples(dev_texts, tokenizer),
                      strategy=strategy)
         members.append(result.model)
-        records.append(training_record(result.history, time.perf_counter() - started))
+        records.append(result.summary(time.perf_counter() - started))
         if ensemble:
             records[-1]["flags"] = {dest: value for dest, value in vars(flags).items()
                                     if value != getattr(args, dest)}
@@ -281,17 +258,6 @@ def train(args, strategy):
 
     # 5. Export: raw text in, probabilities / label / score out (export_model is chief-aware).
     return export_version(args, tokenizer, model, label_names, config_record)
-
-
-def training_record(history, training_seconds):
-    """How training went: epochs run, the best dev epoch (1-based), per-epoch history, seconds."""
-    dev_accuracy = history.get("val_accuracy", [])
-    return {
-        "epochs_run": len(history.get("loss", [])),
-        "best_epoch": 1 + dev_accuracy.index(max(dev_accuracy)) if dev_accuracy else None,
-        "history": {name: [float(value) for value in values] for name, values in history.items()},
-        "training_seconds": round(training_seconds, 1),
-    }
 
 
 def export_version(args, tokenizer, model, label_names, config_record):

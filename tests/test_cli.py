@@ -173,3 +173,46 @@ print(strategy.num_replicas_in_sync, len(tf.config.list_logical_devices("CPU")))
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-2:] == ["2", "2"]
+
+
+def overrides_parser():
+    parser = make_parser()
+    parser.add_argument("--model", choices=["cnn", "rnn"], default="rnn")
+    parser.add_argument("--widths", type=lambda t: tuple(int(w) for w in t.split(",")),
+                        default=(3, 4, 5))
+    parser.add_argument("--vocab-size", type=int, default=100)
+    return parser
+
+
+def test_parse_overrides_returns_only_changed_values_parsed_by_their_flags():
+    parser = overrides_parser()
+    args = parser.parse_args(["--epochs", "3"])
+    allowed = {"model", "widths", "epochs", "learning_rate"}
+    spec = "model=cnn,widths=2,3,epochs=3,learning-rate=0.01"
+    assert cli.parse_overrides(parser, args, spec, allowed, option="--member") == {
+        "model": "cnn", "widths": (2, 3), "learning_rate": 0.01}
+    # The shared flags are not touched.
+    assert args.model == "rnn" and args.widths == (3, 4, 5)
+
+
+@pytest.mark.parametrize("spec, found", [
+    ("vocab-size=5", "'vocab-size=5'"),   # a flag outside `allowed`
+    ("model", "'model'"),                # no value
+    ("model=gru", "invalid choice"),     # the flag's own check
+    ("epochs=0", "--epochs"),
+])
+def test_parse_overrides_errors_exit_with_2_naming_the_option(spec, found, capsys):
+    parser = overrides_parser()
+    args = parser.parse_args([])
+    with pytest.raises(SystemExit) as raised:
+        cli.parse_overrides(parser, args, spec, {"model", "epochs"}, option="--member")
+    assert raised.value.code == 2
+    error = capsys.readouterr().err
+    assert found in error
+    if "=" not in spec or spec.startswith("vocab"):
+        assert f"--member {spec}" in error and "epochs, model" in error
+
+
+def test_per_model_training_flags_are_shared_flags():
+    dests = {action.dest for action in make_parser()._actions}
+    assert cli.PER_MODEL_TRAINING_FLAGS <= dests

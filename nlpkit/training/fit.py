@@ -172,6 +172,18 @@ class TrainResult:
     steps_per_epoch: int
     strategy: tf.distribute.Strategy
 
+    def summary(self, training_seconds, monitor="val_accuracy", mode="max"):
+        """How training went, JSON-ready: epochs run, the best epoch by `monitor` (1-based;
+        None when the history lacks it), the per-epoch history and `training_seconds`."""
+        scores = self.history.get(monitor, [])
+        best = (max if mode == "max" else min)(scores) if scores else None
+        return {
+            "epochs_run": len(self.history.get("loss", [])),
+            "best_epoch": 1 + scores.index(best) if scores else None,
+            "history": {name: [float(v) for v in values] for name, values in self.history.items()},
+            "training_seconds": round(training_seconds, 1),
+        }
+
 
 def enable_repeatable_runs(seed):
     """Makes a run repeatable: same seed, same CPU, same weights.

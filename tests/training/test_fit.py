@@ -11,6 +11,7 @@ import tensorflow as tf
 from nlpkit.data import make_pipeline
 from nlpkit.training import (
     TrainingConfig,
+    TrainResult,
     batch_examples,
     count_batches,
     learning_rate_schedule,
@@ -391,3 +392,16 @@ def test_seed_makes_two_cpu_runs_give_identical_weights(tmp_path):
     for name in a.files:
         np.testing.assert_array_equal(a[name], b[name])
     assert any(not np.array_equal(a[name], c[name]) for name in a.files)
+
+
+def test_summary_reports_epochs_best_epoch_and_json_ready_history():
+    result = TrainResult(model=None, history={"loss": [np.float32(0.9), 0.5, 0.4],
+                                              "val_accuracy": [0.6, 0.8, 0.7],
+                                              "val_loss": [0.7, 0.6, 0.65]},
+                         steps_per_epoch=3, strategy=None)
+    summary = result.summary(12.345)
+    assert summary["epochs_run"] == 3 and summary["best_epoch"] == 2
+    assert summary["training_seconds"] == 12.3
+    assert json.loads(json.dumps(summary))["history"]["loss"][0] == pytest.approx(0.9)
+    assert result.summary(1, monitor="val_loss", mode="min")["best_epoch"] == 2
+    assert result.summary(1, monitor="val_f1")["best_epoch"] is None
