@@ -15,6 +15,10 @@ training step, which has no input gradient) and, per round, a large matmul's GFL
 TensorFlow on the same machine, and the ratios to PyTorch and to Keras (`keras-lstm` / `keras-gru`,
 Keras' CPU default without XLA) of the same family.
 
+Two reference rows, `floor-lstm` and `floor-lstm-one-chain`, run only an LSTM's matmuls in
+nlpkit's XLA loops (see `floor_worker`): how fast nlpkit's LSTM could be if its gate arithmetic
+cost nothing (benchmarks/README.md, "How close to the floor").
+
 Runs unchanged on a GPU: TensorFlow and PyTorch pick it up when there is one (PyTorch is moved to
 `cuda` explicitly), and timings synchronize with the device.
 
@@ -28,6 +32,7 @@ torch is optional (`pip install -e .[bench]`); without it the torch rows are lef
 """
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -52,6 +57,8 @@ IMPLEMENTATIONS = {
     "keras-gru-xla": ("tensorflow", "gru", 3, "keras.layers.GRU, tf.function(jit_compile=True)"),
     "torch-lstm": ("torch", "lstm", 4, "torch.nn.LSTM"),
     "torch-gru": ("torch", "gru", 3, "torch.nn.GRU"),
+    "floor-lstm": ("tensorflow", "lstm", 4, "an LSTM's matmuls alone, in nlpkit's XLA loops"),
+    "floor-lstm-one-chain": ("tensorflow", "lstm", 4, "the same, one loop for the whole batch"),
 }
 
 
@@ -142,6 +149,90 @@ def tensorflow_worker(name, shapes, repeats, warmup):
     return results
 
 
+def floor_worker(shapes, repeats, warmup, one_chain=False):
+    """The LSTM's matmuls alone, arranged as nlpkit runs them: what its layer cannot go under.
+
+    Same XLA loops, chains (one per core) and large matmuls as nlpkit.layers.LSTM, with every
+    gate replaced by a slice: forward, per step `x_t W + h U` and `h = z[:, :units] / 8`;
+    training, the projection `X W` for all steps, that loop recording h, a backward loop of one
+    `dz U^T` per step, and the weight gradients `X^T dZ` and `H^T dZ`. With `one_chain`, the
+    whole batch in one loop, each matmul spread over the cores by XLA's Eigen runtime instead.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import tensorflow as tf
+
+    from nlpkit.layers import tensorflow_recurrence
+
+    def forward_loop(x, kernel, recurrent_kernel, record):
+        # x: (time, batch, features), already projected when `kernel` is None.
+        steps, batch, units = x.shape[0], x.shape[1], recurrent_kernel.shape[0]
+        hs = tf.TensorArray(tf.float32, size=steps)
+
+        def body(t, h, hs):
+            z = x[t] if kernel is None else tf.matmul(x[t], kernel)
+            z = z + tf.matmul(h, recurrent_kernel)
+            return t + 1, z[:, :units] / 8, hs.write(t, h) if record else hs
+
+        _, h, hs = tf.while_loop(
+            lambda t, *_: t < steps, body, (0, tf.zeros([batch, units]), hs)
+        )
+        return h, (hs.stack() if record else h)
+
+    def backward_loop(d_h, recurrent_kernel, steps):
+        dz = tf.TensorArray(tf.float32, size=steps)
+
+        def body(t, d_h, dz):
+            d_z = tf.tile(d_h, [1, 4]) / 8
+            return t + 1, tf.matmul(d_z, recurrent_kernel, transpose_b=True), dz.write(t, d_z)
+
+        return tf.while_loop(lambda t, *_: t < steps, body, (0, d_h, dz))[2].stack()
+
+    run_forward = tf.function(functools.partial(forward_loop, record=False), jit_compile=True)
+    run_recorded = tf.function(
+        lambda p, u: forward_loop(p, None, u, record=True), jit_compile=True
+    )
+    run_backward = tf.function(backward_loop, jit_compile=True)
+
+    results = {}
+    for shape in shapes:
+        batch, steps, inputs, units = shape
+        rng = np.random.default_rng(0)
+        x = tf.constant(rng.normal(size=(steps, batch, inputs)), tf.float32)
+        kernel = tf.constant(rng.normal(size=(inputs, 4 * units)) * 0.05, tf.float32)
+        recurrent_kernel = tf.constant(rng.normal(size=(units, 4 * units)) * 0.05, tf.float32)
+        chains = 1 if one_chain else tensorflow_recurrence.chain_count(batch)
+        sizes = [(batch + i) // chains for i in range(chains)]
+
+        @tf.function
+        def forward(x):
+            parts = tf.split(x, sizes, axis=1)
+            return tf.add_n([tf.reduce_sum(run_forward(p, kernel, recurrent_kernel)[0])
+                             for p in parts])
+
+        @tf.function
+        def train_step(x):
+            total = []
+            for part in tf.split(x, sizes, axis=1):
+                # shape: (time * batch, inputs) and (time, batch, 4 * units)
+                flat = tf.reshape(part, [-1, inputs])
+                projected = tf.reshape(tf.matmul(flat, kernel), [steps, -1, 4 * units])
+                h, hs = run_recorded(projected, recurrent_kernel)
+                d_z = tf.reshape(run_backward(tf.ones_like(h), recurrent_kernel, steps),
+                                 [-1, 4 * units])
+                d_kernel = tf.matmul(flat, d_z, transpose_a=True)
+                d_recurrent = tf.matmul(tf.reshape(hs, [-1, units]), d_z, transpose_a=True)
+                total += [tf.reduce_sum(d_kernel), tf.reduce_sum(d_recurrent)]
+            return tf.add_n(total)
+
+        results[shape_name(shape)] = {
+            "train": time_calls(lambda: train_step(x).numpy(), repeats, warmup),
+            "forward": time_calls(lambda: forward(x).numpy(), repeats, warmup),
+        }
+    results["device"] = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return results
+
+
 def torch_worker(name, shapes, repeats, warmup):
     import torch
 
@@ -199,6 +290,10 @@ def run_worker(arguments):
     shapes = arguments.shapes
     if arguments.worker == "matmul":
         result = matmul_worker(arguments.repeats, arguments.warmup)
+    elif arguments.worker.startswith("floor-lstm"):
+        result = floor_worker(
+            shapes, arguments.repeats, arguments.warmup, arguments.worker.endswith("one-chain")
+        )
     elif IMPLEMENTATIONS[arguments.worker][0] == "torch":
         result = torch_worker(arguments.worker, shapes, arguments.repeats, arguments.warmup)
     else:
