@@ -69,6 +69,36 @@ def _read_table(path, skip_bad_lines):
     )
 
 
+def train_dev_split(data, dev_data=None, *, folds=None, fold=0, dev_fraction=0.1, seed=0):
+    """`(train, dev)` texts: all of `data` and `dev_data` when given; else with `folds`, fold
+    `fold` of `folds` seeded folds as dev (cross-validation); else a seeded `dev_fraction`."""
+    from nlpkit.data import split_examples, split_indices
+
+    if dev_data is not None:
+        return data, dev_data
+    if folds:
+        parts = split_indices(len(data), [1 / folds] * folds, seed=seed)
+        dev = data.subset(parts.pop(fold))
+        return data.subset(np.sort(np.concatenate(parts))), dev
+    return split_examples(data, (1 - dev_fraction, dev_fraction), seed=seed)
+
+
+def fit_tokenizer(kind, texts, vocab_size, max_length):
+    """A lower-casing `"word"` or `"wordpiece"` tokenizer whose vocabulary (at most
+    `vocab_size` entries) is learned from `texts`; texts are cut to `max_length` ids."""
+    from nlpkit.text import WordPieceTokenizer, WordTokenizer
+
+    if kind == "wordpiece":
+        tokenizer = WordPieceTokenizer(lowercase=True, max_length=max_length)
+        tokenizer.adapt(texts, vocab_size=vocab_size)
+    elif kind == "word":
+        tokenizer = WordTokenizer(lowercase=True, max_length=max_length)
+        tokenizer.adapt(texts, max_size=vocab_size)
+    else:
+        raise ValueError(f"tokenizer must be 'word' or 'wordpiece'; got {kind!r}.")
+    return tokenizer
+
+
 def tokenized_examples(texts, tokenizer, batch_size=1024):
     """An unbatched, cached `tf.data.Dataset` of `(token_ids, label)`, each text its own length.
 

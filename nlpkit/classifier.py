@@ -4,8 +4,12 @@ One function, `build_classifier`, covers the models the sentiment recipe offers:
 baseline, a bag of embeddings, Kim's (2014) multi-width CNN, and recurrent encoders with any nlpkit
 cell, bidirectional or not, one or more layers deep, with a pooling aggregator on top. The model
 takes padded token ids (0 = padding) so that the tokenizer can live in the serving graph in front of
-it (see `nlpkit.export`).
+it (see `nlpkit.export`). `add_classifier_flags` and `classifier_from_args` give a recipe the
+command-line flags for all of it; `member_overrides` the models of an ensemble (`--ensemble`,
+`--member`).
 """
+
+import argparse
 
 import keras
 
@@ -184,3 +188,101 @@ def adapt_classifier(model, token_id_batches):
     for layer in model.layers:
         if isinstance(layer, layers.BagOfWords) and layer.mode == "tf_idf":
             layer.adapt(token_id_batches)
+
+
+def add_classifier_flags(parser):
+    """Adds the flags of `build_classifier`, `--ensemble` and `--member` as a "model" group.
+
+    Returns the group, which `member_overrides` needs. Every flag's help states its default.
+    """
+    from nlpkit.cli import positive_int
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", choices=ENCODERS, default="rnn",
+                       help="bag of words, bag of embeddings, Kim's CNN or a recurrent encoder "
+                       "(default: %(default)s)")
+    model.add_argument("--cell", choices=sorted(CELLS), default="lstm",
+                       help="recurrent cell for --model rnn (default: %(default)s)")
+    model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
+                       help="read the text both ways (default: %(default)s)")
+    model.add_argument("--layers", type=positive_int, default=1,
+                       help="stacked recurrent layers (default: %(default)s)")
+    model.add_argument("--pooling", choices=sorted(POOLINGS), default="last",
+                       help="how states become one vector (default: %(default)s)")
+    model.add_argument("--bow-mode", choices=["multi_hot", "count", "tf_idf"], default="tf_idf",
+                       help="--model bow features (default: %(default)s)")
+    model.add_argument("--embedding-dim", type=positive_int, default=128,
+                       help="(default: %(default)s)")
+    model.add_argument("--units", type=positive_int, default=128,
+                       help="recurrent units per direction (default: %(default)s)")
+    model.add_argument("--filters", type=positive_int, default=100,
+                       help="CNN filters per width (default: %(default)s)")
+    model.add_argument("--widths", type=_widths, default=(3, 4, 5), metavar="W,W,...",
+                       help="CNN convolution widths (default: 3,4,5)")
+    model.add_argument("--ensemble", type=positive_int, default=1, metavar="K",
+                       help="train K models of this kind one after another (shuffling seeds "
+                       "--seed, --seed+1, ...) and export the average of their probabilities "
+                       "(default: %(default)s)")
+    model.add_argument("--member", action="append", default=[], metavar="FLAG=VALUE,...",
+                       help="add one ensemble member that differs from the model the other "
+                       "flags describe by these model and training flags, written without "
+                       "dashes, e.g. --member model=cnn,embedding-dropout=0,max-norm=3 "
+                       "--member cell=gru; repeat for more members. Members train one after "
+                       "another after the --ensemble ones (seeds continue from there) and the "
+                       "export averages all their probabilities (default: none)")
+    model.add_argument("--dropout", type=float, default=0.5,
+                       help="dropout on the encoded vector (default: %(default)s)")
+    model.add_argument("--embedding-dropout", type=float, default=None,
+                       help="dropout on the word embeddings of cnn and rnn (default: "
+                       "%(default)s, i.e. --dropout)")
+    model.add_argument("--embedding-dropout-unit", choices=sorted(EMBEDDING_DROPOUT_UNITS),
+                       default="value", help="what --embedding-dropout drops: single values, "
+                       "whole word vectors, or a dimension for the whole text (spatial dropout) "
+                       "(default: %(default)s)")
+    model.add_argument("--recurrent-dropout", type=float, default=0.0,
+                       help="dropout on the recurrent state of rnn (default: %(default)s)")
+    model.add_argument("--max-norm", type=float, default=None,
+                       help="bound on the L2 norm of each class's output weights, as in Kim "
+                       "(2014) (default: %(default)s, i.e. none)")
+    return model
+
+
+def classifier_from_args(args, vocab_size, num_classes, name="classifier"):
+    """`build_classifier` with the model that the flags of `add_classifier_flags` describe."""
+    return build_classifier(
+        vocab_size, num_classes, encoder=args.model, cell=args.cell,
+        bidirectional=args.bidirectional, num_layers=args.layers, pooling=args.pooling,
+        embedding_dim=args.embedding_dim, units=args.units, filters=args.filters,
+        widths=args.widths, bow_mode=args.bow_mode, dropout=args.dropout,
+        embedding_dropout=args.embedding_dropout,
+        embedding_dropout_unit=args.embedding_dropout_unit,
+        recurrent_dropout=args.recurrent_dropout, max_norm=args.max_norm, name=name)
+
+
+def member_overrides(parser, args, model_flags):
+    """How each model of the run differs from `args`: `--ensemble` empty dicts (copies of the
+    model the flags describe), then one dict per `--member` (`nlpkit.cli.parse_overrides`).
+
+    Args:
+        parser: the recipe's parser.
+        args: its parsed flags.
+        model_flags: the group `add_classifier_flags` returned.
+
+    Returns:
+        A list of `{flag destination: value}`, one per model, at least one. A bad `--member`
+        exits with status 2.
+    """
+    from nlpkit.cli import PER_MODEL_TRAINING_FLAGS, parse_overrides
+
+    allowed = {action.dest for action in model_flags._group_actions} | PER_MODEL_TRAINING_FLAGS
+    # --bidirectional is an on/off switch, which FLAG=VALUE does not express.
+    allowed -= {"ensemble", "member", "bidirectional"}
+    return [{}] * args.ensemble + [
+        parse_overrides(parser, args, spec, allowed, option="--member") for spec in args.member
+    ]
+
+
+def _widths(text):
+    from nlpkit.cli import positive_int
+
+    return tuple(positive_int(width) for width in text.split(","))

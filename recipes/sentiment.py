@@ -33,8 +33,7 @@ SAMPLE = os.path.join(HERE, "data", "sentiment_sample.tsv")
 
 def parse_args(argv):
     from nlpkit import classifier
-    from nlpkit.cli import PER_MODEL_TRAINING_FLAGS, add_training_flags, parse_overrides
-    from nlpkit.cli import positive_int
+    from nlpkit.cli import add_training_flags, positive_int
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -72,68 +71,13 @@ def parse_args(argv):
                       "(default: %(default)s)")
     data.add_argument("--max-length", type=positive_int, default=100,
                       help="tokens kept per text; longer texts are cut (default: %(default)s)")
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", choices=classifier.ENCODERS, default="rnn",
-                       help="bag of words, bag of embeddings, Kim's CNN or a recurrent encoder "
-                       "(default: %(default)s)")
-    model.add_argument("--cell", choices=sorted(classifier.CELLS), default="lstm",
-                       help="recurrent cell for --model rnn (default: %(default)s)")
-    model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
-                       help="read the text both ways (default: %(default)s)")
-    model.add_argument("--layers", type=positive_int, default=1,
-                       help="stacked recurrent layers (default: %(default)s)")
-    model.add_argument("--pooling", choices=sorted(classifier.POOLINGS), default="last",
-                       help="how states become one vector (default: %(default)s)")
-    model.add_argument("--bow-mode", choices=["multi_hot", "count", "tf_idf"], default="tf_idf",
-                       help="--model bow features (default: %(default)s)")
-    model.add_argument("--embedding-dim", type=positive_int, default=128,
-                       help="(default: %(default)s)")
-    model.add_argument("--units", type=positive_int, default=128,
-                       help="recurrent units per direction (default: %(default)s)")
-    model.add_argument("--filters", type=positive_int, default=100,
-                       help="CNN filters per width (default: %(default)s)")
-    model.add_argument("--widths", type=_widths, default=(3, 4, 5), metavar="W,W,...",
-                       help="CNN convolution widths (default: 3,4,5)")
-    model.add_argument("--ensemble", type=positive_int, default=1, metavar="K",
-                       help="train K models of this kind one after another (shuffling seeds "
-                       "--seed, --seed+1, ...) and export the average of their probabilities "
-                       "(default: %(default)s)")
-    model.add_argument("--member", action="append", default=[], metavar="FLAG=VALUE,...",
-                       help="add one ensemble member that differs from the model the other "
-                       "flags describe by these model and training flags, written without "
-                       "dashes, e.g. --member model=cnn,embedding-dropout=0,max-norm=3 "
-                       "--member cell=gru; repeat for more members. Members train one after "
-                       "another after the --ensemble ones (seeds continue from there) and the "
-                       "export averages all their probabilities (default: none)")
-    model.add_argument("--dropout", type=float, default=0.5,
-                       help="dropout on the encoded vector (default: %(default)s)")
-    model.add_argument("--embedding-dropout", type=float, default=None,
-                       help="dropout on the word embeddings of cnn and rnn (default: "
-                       "%(default)s, i.e. --dropout)")
-    model.add_argument("--embedding-dropout-unit", choices=sorted(classifier.EMBEDDING_DROPOUT_UNITS),
-                       default="value", help="what --embedding-dropout drops: single values, "
-                       "whole word vectors, or a dimension for the whole text (spatial dropout) "
-                       "(default: %(default)s)")
-    model.add_argument("--recurrent-dropout", type=float, default=0.0,
-                       help="dropout on the recurrent state of rnn (default: %(default)s)")
-    model.add_argument("--max-norm", type=float, default=None,
-                       help="bound on the L2 norm of each class's output weights, as in Kim "
-                       "(2014) (default: %(default)s, i.e. none)")
+    model_flags = classifier.add_classifier_flags(parser)
     args = parser.parse_intermixed_args(argv)
     if args.folds is not None and not (args.folds >= 2 and 0 <= args.fold < args.folds):
         parser.error(f"--folds must be at least 2 and --fold in 0..folds-1; found --folds "
                      f"{args.folds} --fold {args.fold}")
-    member_flags = {action.dest for action in model._group_actions} | PER_MODEL_TRAINING_FLAGS
-    member_flags -= {"ensemble", "member", "bidirectional"}
-    args.member_overrides = [parse_overrides(parser, args, spec, member_flags, option="--member")
-                             for spec in args.member]
+    args.member_overrides = classifier.member_overrides(parser, args, model_flags)
     return parser, args
-
-
-def _widths(text):
-    from nlpkit.cli import positive_int
-
-    return tuple(positive_int(width) for width in text.split(","))
 
 
 def main(argv=None):
@@ -161,49 +105,31 @@ def run(args):
 
 def train(args, strategy):
     import keras
-    import numpy as np
 
     from nlpkit import classification, classifier
     from nlpkit.cli import run_config, save_run_config, training_config_from_args
-    from nlpkit.data import DataFormatError, split_examples, split_indices
-    from nlpkit.text import WordPieceTokenizer, WordTokenizer
+    from nlpkit.data import DataFormatError
     from nlpkit.training import chief_write_dir
     from nlpkit.training import train as fit
 
     # 1. Data: read, split, learn the vocabulary from the training part only.
     data = classification.read_labelled_data(args.data or SAMPLE)
-    if args.dev_data:
-        train_texts, dev_texts = data, classification.read_labelled_data(args.dev_data)
-    elif args.folds:
-        folds = split_indices(len(data), [1 / args.folds] * args.folds, seed=args.split_seed)
-        dev_texts = data.subset(folds.pop(args.fold))
-        train_texts = data.subset(np.sort(np.concatenate(folds)))
-    else:
-        train_texts, dev_texts = split_examples(
-            data, (1 - args.dev_fraction, args.dev_fraction), seed=args.split_seed)
+    train_texts, dev_texts = classification.train_dev_split(
+        data, args.dev_data and classification.read_labelled_data(args.dev_data),
+        folds=args.folds, fold=args.fold, dev_fraction=args.dev_fraction, seed=args.split_seed)
     label_names = args.label_names.split(",")
     if len(label_names) != len(train_texts.label_names):
         raise DataFormatError(args.data or SAMPLE, None, f"{len(label_names)} labels "
                               f"(--label-names {args.label_names})", train_texts.label_names)
-    if args.tokenizer == "wordpiece":
-        tokenizer = WordPieceTokenizer(lowercase=True, max_length=args.max_length)
-        tokenizer.adapt(train_texts.texts, vocab_size=args.vocab_size)
-    else:
-        tokenizer = WordTokenizer(lowercase=True, max_length=args.max_length)
-        tokenizer.adapt(train_texts.texts, max_size=args.vocab_size)
+    tokenizer = classification.fit_tokenizer(
+        args.tokenizer, train_texts.texts, args.vocab_size, args.max_length)
     print(f"{len(train_texts)} training and {len(dev_texts)} dev texts, "
           f"{tokenizer.vocabulary_size} {args.tokenizer} ids, labels {label_names}")
 
     # 2. Model: token ids -> probabilities; the tokenizer goes in front of it at export time.
     def build_model(args, name="classifier"):
-        model = classifier.build_classifier(
-            tokenizer.vocabulary_size, len(label_names), encoder=args.model, cell=args.cell,
-            bidirectional=args.bidirectional, num_layers=args.layers, pooling=args.pooling,
-            embedding_dim=args.embedding_dim, units=args.units, filters=args.filters,
-            widths=args.widths, bow_mode=args.bow_mode, dropout=args.dropout,
-            embedding_dropout=args.embedding_dropout,
-            embedding_dropout_unit=args.embedding_dropout_unit,
-            recurrent_dropout=args.recurrent_dropout, max_norm=args.max_norm, name=name)
+        model = classifier.classifier_from_args(args, tokenizer.vocabulary_size,
+                                                len(label_names), name)
         if args.model == "bow":
             classifier.adapt_classifier(model, classification.padded_token_ids(train_texts, tokenizer))
         return model
@@ -212,11 +138,10 @@ def train(args, strategy):
     # ensemble trains its members one after another, each in its own run directory: --ensemble
     # copies of the model the flags describe, then one per --member with its own flags.
     dev_ids = classification.padded_token_ids(dev_texts, tokenizer)
-    member_args = [args] * args.ensemble + [
-        argparse.Namespace(**{**vars(args), **overrides}) for overrides in args.member_overrides]
-    ensemble = len(member_args) > 1
+    ensemble = len(args.member_overrides) > 1
     members, records = [], []
-    for member, flags in enumerate(member_args):
+    for member, changes in enumerate(args.member_overrides):
+        flags = argparse.Namespace(**{**vars(args), **changes})
         name, member_dir = "classifier", args.run_dir
         if ensemble:
             name = f"member_{member}"
@@ -233,8 +158,7 @@ def train(args, strategy):
         members.append(result.model)
         records.append(result.summary(time.perf_counter() - started))
         if ensemble:
-            records[-1]["flags"] = {dest: value for dest, value in vars(flags).items()
-                                    if value != getattr(args, dest)}
+            records[-1]["flags"] = changes
             records[-1]["dev_accuracy"] = classification.classification_report(
                 dev_texts.labels, result.model.predict(dev_ids, batch_size=256, verbose=0),
                 label_names)["accuracy"]
@@ -284,25 +208,15 @@ def export(args):
     return export_version(args, tokenizer, model, config_record["label_names"], config_record)
 
 
-def latest_export(args):
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  registers the TF Text ops the export's tokenizer uses
-
-    from nlpkit.export import existing_versions
-
-    versions = existing_versions(args.export_dir)
-    if not versions:
-        raise FileNotFoundError(f"{args.export_dir}: no exported version; train first")
-    return tf.saved_model.load(os.path.join(args.export_dir, str(versions[-1])))
-
-
 def predict(args):
     import tensorflow as tf
 
     # Bytes, not str: the export replaces invalid UTF-8 itself, so pass stdin through untouched.
     texts = [text.encode() for text in args.texts] or [
         line.rstrip(b"\r\n") for line in sys.stdin.buffer]
-    outputs = latest_export(args).signatures["serving_default"](text=tf.constant(texts))
+    from nlpkit.export import load_latest
+
+    outputs = load_latest(args.export_dir).signatures["serving_default"](text=tf.constant(texts))
     for text, label, score in zip(texts, outputs["label"].numpy(), outputs["score"].numpy()):
         print(f"{label.decode()}\t{score:.3f}\t{text.decode(errors='replace')}")
     return 0
@@ -312,9 +226,10 @@ def evaluate(args):
     import tensorflow as tf
 
     from nlpkit import classification
+    from nlpkit.export import load_latest
 
     data = classification.read_labelled_data(args.data or SAMPLE)
-    serve = latest_export(args).signatures["serving_default"]
+    serve = load_latest(args.export_dir).signatures["serving_default"]
     probabilities = [serve(text=tf.constant(data.texts[start : start + 256]))["probabilities"]
                      for start in range(0, len(data), 256)]
     report = classification.classification_report(

@@ -70,3 +70,35 @@ def test_classification_report_counts_by_hand():
     f1_pos = 2 * 2 / (2 * 2 + 1 + 1)  # tp=2, fp=1, fn=1
     assert report["macro_f1"] == pytest.approx((f1_neg + f1_pos) / 2)
     assert "accuracy 0.6000" in classification.format_report(report)
+
+
+def labelled(count):
+    from nlpkit.data import LabelledTexts
+
+    return LabelledTexts([f"text {i}" for i in range(count)], np.arange(count) % 2, ["a", "b"])
+
+
+def test_train_dev_split_uses_dev_data_folds_or_a_fraction():
+    data, dev = labelled(20), labelled(4)
+    train, given = classification.train_dev_split(data, dev)
+    assert train is data and given is dev
+    held_out = [classification.train_dev_split(data, folds=4, fold=k, seed=3)[1].texts
+                for k in range(4)]
+    assert sorted(sum(held_out, [])) == sorted(data.texts)  # every text is dev exactly once
+    train, dev = classification.train_dev_split(data, folds=4, fold=1, seed=3)
+    assert not set(train.texts) & set(dev.texts) and len(train) + len(dev) == 20
+    train, dev = classification.train_dev_split(data, dev_fraction=0.25, seed=0)
+    assert (len(train), len(dev)) == (15, 5)
+    assert classification.train_dev_split(data, dev_fraction=0.25, seed=0)[1].texts == dev.texts
+
+
+def test_fit_tokenizer_learns_its_vocabulary_from_the_texts():
+    tokenizer = classification.fit_tokenizer("word", ["Good good film", "bad film"], 100, 5)
+    ids = tokenizer.tokenize(["GOOD film unknownword"]).to_list()[0]
+    # lower-cased words learned from the texts (ids from 4 on), 1 = [UNK]
+    assert len(ids) == 3 and min(ids[:2]) >= 4 and ids[0] != ids[1] and ids[2] == 1
+    short = classification.fit_tokenizer("word", ["a b c d"], 100, 2)
+    assert len(short.tokenize(["a b c d"]).to_list()[0]) == 2
+    assert classification.fit_tokenizer("wordpiece", ["good film"] * 3, 50, 8).max_length == 8
+    with pytest.raises(ValueError, match="'word' or 'wordpiece'"):
+        classification.fit_tokenizer("chars", ["a"], 10, 5)

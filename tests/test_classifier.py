@@ -135,3 +135,40 @@ def test_ensemble_answers_the_mean_of_its_members_and_saves(tmp_path):
 def test_an_ensemble_needs_two_members():
     with pytest.raises(ValueError, match="at least 2 models"):
         average_classifiers([small("cnn")])
+
+
+def parsed_flags(*argv):
+    import argparse
+
+    from nlpkit.classifier import add_classifier_flags
+    from nlpkit.cli import add_training_flags
+
+    parser = argparse.ArgumentParser(prog="recipe")
+    add_training_flags(parser, name="test")
+    group = add_classifier_flags(parser)
+    return parser, parser.parse_args(list(argv)), group
+
+
+def test_flags_describe_the_model_that_classifier_from_args_builds():
+    from nlpkit.classifier import classifier_from_args
+
+    _, args, _ = parsed_flags("--model", "cnn", "--widths", "2,3", "--filters", "5",
+                              "--embedding-dim", "6", "--max-norm", "3")
+    model = classifier_from_args(args, vocab_size=12, num_classes=3, name="m")
+    conv = model.get_layer("conv")
+    assert model.name == "m" and conv.widths == (2, 3) and conv.filters == 5
+    assert model.get_layer("embedding").output_dim == 6
+    assert model.get_layer("probabilities").kernel_constraint.max_value == 3
+    assert model(TOKEN_IDS).shape == (2, 3)
+
+
+def test_member_overrides_one_dict_per_model():
+    from nlpkit.classifier import member_overrides
+
+    parser, args, group = parsed_flags("--ensemble", "2", "--member", "cell=gru,epochs=4",
+                                       "--member", "widths=3,4,max-norm=2")
+    assert member_overrides(parser, args, group) == [
+        {}, {}, {"cell": "gru", "epochs": 4}, {"widths": (3, 4), "max_norm": 2.0}]
+    parser, args, group = parsed_flags("--member", "bidirectional=false")
+    with pytest.raises(SystemExit):  # an on/off switch has no FLAG=VALUE form
+        member_overrides(parser, args, group)

@@ -25,6 +25,7 @@ from nlpkit.export.versioned import (
     RUN_CONFIG_PATH,
     existing_versions,
     export_model,
+    load_latest,
     next_version,
 )
 
@@ -41,6 +42,7 @@ __all__ = [
     "existing_versions",
     "export_classifier",
     "export_model",
+    "load_latest",
     "next_version",
     "saved_model_op_types",
     "signature_def",

@@ -44,6 +44,23 @@ def existing_versions(export_base):
     )
 
 
+def load_latest(export_base):
+    """The highest version under `export_base`, loaded with `tf.saved_model.load`.
+
+    TF Text's ops are registered first (exported tokenizers use them).
+
+    Raises:
+        FileNotFoundError: `export_base` holds no version.
+    """
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  registers the ops of exported tokenizers
+
+    versions = existing_versions(export_base)
+    if not versions:
+        raise FileNotFoundError(f"{export_base}: no exported version; train first")
+    return tf.saved_model.load(os.path.join(export_base, str(versions[-1])))
+
+
 def next_version(export_base):
     """The next free version: one more than the highest existing one, or 1."""
     versions = existing_versions(export_base)

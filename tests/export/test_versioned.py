@@ -18,6 +18,7 @@ from nlpkit.export import (
     RUN_CONFIG_PATH,
     existing_versions,
     export_model,
+    load_latest,
     next_version,
 )
 from tests.training.tiny_training import REPO_ROOT
@@ -162,3 +163,15 @@ def test_export_killed_mid_write_leaves_no_version_a_server_would_load(tmp_path)
     assert tree_digest(base / "1") == before
     # The next export ignores the leftover and takes the next integer.
     assert export_model(StandInArchive("two"), str(base)) == str(base / "2")
+
+
+def test_load_latest_loads_the_highest_version_and_names_an_empty_base(tmp_path):
+    import tensorflow as tf
+
+    with pytest.raises(FileNotFoundError, match="no exported version"):
+        load_latest(str(tmp_path / "none"))
+    for version, value in ((1, 1.0), (3, 3.0), (2, 2.0)):
+        module = tf.Module()
+        module.value = tf.Variable(value)
+        tf.saved_model.save(module, str(tmp_path / "model" / str(version)))
+    assert float(load_latest(str(tmp_path / "model")).value) == 3.0
