@@ -1,4 +1,4 @@
-"""Sentiment classification: train, evaluate, export, predict.
+r"""Sentiment classification: train, evaluate, export, predict.
 
     python recipes/sentiment.py                       # train on the built-in sample and export
     python recipes/sentiment.py train --data ../shared/datasets/sentiment/sst2/train.tsv \
@@ -32,8 +32,8 @@ SAMPLE = os.path.join(HERE, "data", "sentiment_sample.tsv")
 
 
 def parse_args(argv):
-    from nlpkit import classifier
-    from nlpkit.cli import add_training_flags, positive_int
+    from nlpkit import classification, classifier
+    from nlpkit.cli import add_training_flags
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -47,35 +47,10 @@ def parse_args(argv):
     )
     parser.add_argument("texts", nargs="*", help="predict: texts to classify (default: stdin)")
     add_training_flags(parser, name="sentiment", epochs=5, batch_size=32, patience=2)
-    data = parser.add_argument_group("data and tokenization")
-    data.add_argument("--dev-data", metavar="PATH", help="dev set (default: hold out "
-                      "--dev-fraction of --data)")
-    data.add_argument("--dev-fraction", type=float, default=0.1,
-                      help="share of --data held out as dev set (default: %(default)s)")
-    data.add_argument("--split-seed", type=int, default=0,
-                      help="seed of the train/dev split or of the folds (default: %(default)s)")
-    data.add_argument("--folds", type=positive_int, default=None, metavar="N",
-                      help="cross-validation: cut --data into N seeded folds and hold out fold "
-                      "--fold as the dev set; run once per fold (default: %(default)s, i.e. "
-                      "hold out --dev-fraction)")
-    data.add_argument("--fold", type=int, default=0, metavar="K",
-                      help="with --folds N: the fold held out, 0..N-1 (default: %(default)s)")
-    data.add_argument("--label-names", default="negative,positive",
-                      help="comma-separated names of the label ids 0, 1, ... as the export "
-                      "answers them (default: %(default)s)")
-    data.add_argument("--tokenizer", choices=["word", "wordpiece"], default="word",
-                      help="word ids, or WordPiece subword ids so that words unseen in training "
-                      "are read from their pieces (default: %(default)s)")
-    data.add_argument("--vocab-size", type=positive_int, default=20000,
-                      help="most frequent words kept, or WordPiece vocabulary size "
-                      "(default: %(default)s)")
-    data.add_argument("--max-length", type=positive_int, default=100,
-                      help="tokens kept per text; longer texts are cut (default: %(default)s)")
+    classification.add_data_flags(parser)
     model_flags = classifier.add_classifier_flags(parser)
     args = parser.parse_intermixed_args(argv)
-    if args.folds is not None and not (args.folds >= 2 and 0 <= args.fold < args.folds):
-        parser.error(f"--folds must be at least 2 and --fold in 0..folds-1; found --folds "
-                     f"{args.folds} --fold {args.fold}")
+    classification.check_data_flags(parser, args)
     args.member_overrides = classifier.member_overrides(parser, args, model_flags)
     return parser, args
 

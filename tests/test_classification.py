@@ -102,3 +102,20 @@ def test_fit_tokenizer_learns_its_vocabulary_from_the_texts():
     assert classification.fit_tokenizer("wordpiece", ["good film"] * 3, 50, 8).max_length == 8
     with pytest.raises(ValueError, match="'word' or 'wordpiece'"):
         classification.fit_tokenizer("chars", ["a"], 10, 5)
+
+
+def test_data_flags_have_documented_defaults_and_folds_are_checked(capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="recipe")
+    group = classification.add_data_flags(parser)
+    for action in group._group_actions:
+        assert "(default:" in action.help, action.dest
+    args = parser.parse_args(["--folds", "5", "--fold", "4"])
+    classification.check_data_flags(parser, args)  # fits: no exit
+    assert (args.dev_fraction, args.tokenizer, args.vocab_size) == (0.1, "word", 20000)
+    for argv in (["--folds", "1"], ["--folds", "3", "--fold", "3"]):
+        with pytest.raises(SystemExit) as raised:
+            classification.check_data_flags(parser, parser.parse_args(argv))
+        assert raised.value.code == 2
+    assert "--fold in 0..folds-1" in capsys.readouterr().err
