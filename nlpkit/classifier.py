@@ -277,7 +277,7 @@ def member_overrides(parser, args, model_flags):
     allowed = {action.dest for action in model_flags._group_actions} | PER_MODEL_TRAINING_FLAGS
     # --bidirectional is an on/off switch, which FLAG=VALUE does not express.
     allowed -= {"ensemble", "member", "bidirectional"}
-    return [{}] * args.ensemble + [
+    return [{} for _ in range(args.ensemble)] + [
         parse_overrides(parser, args, spec, allowed, option="--member") for spec in args.member
     ]
 
