@@ -14,11 +14,11 @@ TensorFlow is only imported by `setup_runtime`, so `--help` and flag errors stay
 """
 
 import argparse
-import re
 import json
 import os
 import pathlib
 import platform
+import re
 import sys
 import tempfile
 

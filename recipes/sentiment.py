@@ -90,7 +90,7 @@ def train(args, strategy):
     # 1. Data: read, split, learn the vocabulary from the training part only.
     data = classification.read_labelled_data(args.data or SAMPLE)
     train_texts, dev_texts = classification.train_dev_split(
-        data, args.dev_data and classification.read_labelled_data(args.dev_data),
+        data, classification.read_labelled_data(args.dev_data) if args.dev_data else None,
         folds=args.folds, fold=args.fold, dev_fraction=args.dev_fraction, seed=args.split_seed)
     label_names = args.label_names.split(",")
     if len(label_names) != len(train_texts.label_names):
@@ -113,6 +113,9 @@ def train(args, strategy):
     # ensemble trains its members one after another, each in its own run directory: --ensemble
     # copies of the model the flags describe, then one per --member with its own flags.
     dev_ids = classification.padded_token_ids(dev_texts, tokenizer)
+    # Tokenized once (cached datasets), then read by every member.
+    train_examples = classification.tokenized_examples(train_texts, tokenizer)
+    dev_examples = classification.tokenized_examples(dev_texts, tokenizer)
     ensemble = len(args.member_overrides) > 1
     members, records = [], []
     for member, changes in enumerate(args.member_overrides):
@@ -125,11 +128,9 @@ def train(args, strategy):
             training_config_from_args(flags, monitor="val_accuracy", monitor_mode="max"),
             run_dir=member_dir, seed=None if args.seed is None else args.seed + member)
         started = time.perf_counter()
-        result = fit(functools.partial(build_model, flags, name),
-                     classification.tokenized_examples(train_texts, tokenizer), config,
+        result = fit(functools.partial(build_model, flags, name), train_examples, config,
                      loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                     dev_data=classification.tokenized_examples(dev_texts, tokenizer),
-                     strategy=strategy)
+                     dev_data=dev_examples, strategy=strategy)
         members.append(result.model)
         records.append(result.summary(time.perf_counter() - started))
         if ensemble:
