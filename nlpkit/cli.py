@@ -14,13 +14,13 @@ TensorFlow is only imported by `setup_runtime`, so `--help` and flag errors stay
 """
 
 import argparse
-import json
+import dataclasses
 import os
-import pathlib
 import platform
 import re
 import sys
-import tempfile
+
+from nlpkit.atomic_files import write_json
 
 STRATEGY_CHOICES = ("auto", "one_device", "mirrored", "multi_worker")
 LR_SCHEDULE_CHOICES = ("constant", "cosine", "linear")
@@ -58,6 +58,7 @@ positive_float = _number_type(
 _non_negative_float = _number_type(
     "non_negative_float", float, lambda v: 0 <= v < float("inf"), "a number >= 0"
 )
+rate = _number_type("rate", float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 _momentum = _number_type("momentum", float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
@@ -256,6 +257,139 @@ def parse_overrides(parser, args, spec, allowed, *, option):
             if getattr(changed, dest) != getattr(args, dest)}
 
 
+def option(default, *, help, flag=None, type=None, choices=None, metavar=None, default_text=None):
+    """A field of a model's options dataclass that also describes its command-line flag.
+
+    A task declares its model's options once, as a dataclass of `option(...)` fields;
+    `add_option_flags` makes the flags, `options_from_args` reads them back, `ensemble_members`
+    lets `--member` change them, and `dataclasses.asdict` records them in the run config.
+
+    Args:
+        default: the option's default value (a bool makes an on/off `--flag/--no-flag`).
+        help: the flag's help, without the default (appended as "(default: ...)").
+        flag: the flag's name when it is not `--<field-name-with-dashes>`.
+        type: argparse type; default `type(default)`, required when `default` is None.
+        choices, metavar: as in argparse.
+        default_text: how the default reads in the help, e.g. "3,4,5" or "none".
+    """
+    metadata = {"help": help, "flag": flag, "type": type, "choices": choices,
+                "metavar": metavar, "default_text": default_text}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def option_flags(options_class):
+    """`{field name: flag name}` of an options dataclass, e.g. `{"num_layers": "--layers"}`."""
+    return {
+        field.name: field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+        for field in dataclasses.fields(options_class)
+    }
+
+
+def _destination(flag):
+    return flag.lstrip("-").replace("-", "_")
+
+
+def add_option_flags(parser, options_class, title):
+    """Adds one flag per field of `options_class` (see `option`) as the group `title`.
+
+    Returns the group. Every flag's help states its default.
+    """
+    group = parser.add_argument_group(title)
+    for field, flag in zip(dataclasses.fields(options_class), option_flags(options_class).values()):
+        meta = field.metadata
+        shown = meta["default_text"] if meta["default_text"] is not None else "%(default)s"
+        kwargs = {"dest": _destination(flag), "default": field.default,
+                  "help": f"{meta['help']} (default: {shown})"}
+        if isinstance(field.default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            if meta["type"] is None and field.default is None:
+                raise TypeError(f"{options_class.__name__}.{field.name}: an option whose default "
+                                "is None needs a type")
+            kwargs["type"] = meta["type"] or type(field.default)
+            if meta["choices"] is not None:
+                kwargs["choices"] = meta["choices"]
+            if meta["metavar"] is not None:
+                kwargs["metavar"] = meta["metavar"]
+        group.add_argument(flag, **kwargs)
+    return group
+
+
+def options_from_args(options_class, args):
+    """The `options_class` instance that the flags of `add_option_flags` describe."""
+    return options_class(**{
+        name: getattr(args, _destination(flag))
+        for name, flag in option_flags(options_class).items()
+    })
+
+
+def add_ensemble_flags(parser):
+    """Adds `--ensemble K` and `--member FLAG=VALUE,...` (group "ensemble"), which every recipe
+    that trains through `nlpkit.training.train_ensemble` offers."""
+    group = parser.add_argument_group("ensemble")
+    group.add_argument("--ensemble", type=positive_int, default=1, metavar="K",
+                       help="train K models of this kind one after another (shuffling seeds "
+                       "--seed, --seed+1, ...) and export the average of their probabilities "
+                       "(default: %(default)s)")
+    group.add_argument("--member", action="append", default=[], metavar="FLAG=VALUE,...",
+                       help="add one ensemble member that differs from the model the other "
+                       "flags describe by these model and training flags, written without "
+                       "dashes, e.g. --member model=cnn,embedding-dropout=0,max-norm=3 "
+                       "--member cell=gru; repeat for more members. Members train one after "
+                       "another after the --ensemble ones (seeds continue from there) and the "
+                       "export averages all their probabilities (default: none)")
+    return group
+
+
+def member_overrides(parser, args, options_class):
+    """How each model of the run differs from `args`: `--ensemble` empty dicts (copies of the
+    model the flags describe), then one dict per `--member` (`parse_overrides`).
+
+    A member may change any option of `options_class` except on/off switches (which FLAG=VALUE
+    does not express) and the training flags in `PER_MODEL_TRAINING_FLAGS`.
+
+    Returns:
+        A list of `{flag destination: value}`, one per model, at least one. A bad `--member`
+        exits with status 2.
+    """
+    allowed = {
+        _destination(flag)
+        for field, flag in zip(dataclasses.fields(options_class),
+                               option_flags(options_class).values())
+        if not isinstance(field.default, bool)
+    } | PER_MODEL_TRAINING_FLAGS
+    return [{} for _ in range(args.ensemble)] + [
+        parse_overrides(parser, args, spec, allowed, option="--member") for spec in args.member
+    ]
+
+
+def ensemble_members(args, options_class, *, name, monitor="val_loss", monitor_mode="min"):
+    """The models a run trains, as `nlpkit.training.EnsembleMember`s: one per entry of
+    `args.member_overrides` (see `member_overrides`), or one model when the list is missing.
+
+    Each member gets its options, its training config (its own run directory
+    `<run-dir>/member_<i>` and shuffling seed `--seed + i` when there are several) and the
+    flags that make it differ from the others.
+    """
+    from nlpkit.training import EnsembleMember
+
+    overrides = getattr(args, "member_overrides", None) or [{}]
+    several = len(overrides) > 1
+    members = []
+    for index, changes in enumerate(overrides):
+        flags = argparse.Namespace(**{**vars(args), **changes})
+        members.append(EnsembleMember(
+            name=f"member_{index}" if several else name,
+            options=options_from_args(options_class, flags),
+            config=dataclasses.replace(
+                training_config_from_args(flags, monitor=monitor, monitor_mode=monitor_mode),
+                run_dir=os.path.join(args.run_dir, f"member_{index}") if several else args.run_dir,
+                seed=None if args.seed is None else args.seed + index),
+            changes=changes,
+        ))
+    return members
+
+
 def setup_runtime(args):
     """Applies `--cpu-devices`, `--strategy` and `--seed`; returns the strategy.
 
@@ -294,34 +428,10 @@ def run_config(args, **extra):
     }
 
 
-def _json_ready(value, where):
-    if isinstance(value, pathlib.PurePath):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(key): _json_ready(item, f"{where}.{key}") for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(item, f"{where}[{index}]") for index, item in enumerate(value)]
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    raise TypeError(f"run config entry {where} is a {type(value).__name__}, not JSON: {value!r}")
-
-
 def save_run_config(path, config):
-    """Writes `config` as indented JSON to `path` (written to a temporary file, then renamed).
+    """Writes `config` as indented JSON to `path`, all or nothing (`nlpkit.atomic_files`).
 
     Raises:
         TypeError: an entry is not JSON (paths are written as strings); nothing is written.
     """
-    text = json.dumps(_json_ready(config, "config"), indent=2, sort_keys=True) + "\n"
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".run_config-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a config is meant to be read
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return str(path)
+    return write_json(path, config)

@@ -1,19 +1,13 @@
-"""SavedModel exports that TensorFlow Serving loads: versioned, atomic, checked.
+"""What every task's SavedModel export shares: versioned, atomic directories and the serving check.
+
+May import `nlpkit.training` (chief-aware writing) and `nlpkit.atomic_files`, never a task.
 
 - `export_model`: any `keras.export.ExportArchive` -> `<export_base>/<version>/`, all or nothing.
-- `export_classifier`: raw text in, `probabilities` / `label` / `score` out.
 - `serving_contract`: op-level check against TensorFlow Serving 2.20 and signature inspection.
+
+Each task builds its own signature on top (e.g. `nlpkit.tasks.classification.export`).
 """
 
-from nlpkit.export.classifier import (
-    INPUT_NAME,
-    OUTPUT_NAMES,
-    SIGNATURE_KEY,
-    LabelLookup,
-    check_labels,
-    classifier_archive,
-    export_classifier,
-)
 from nlpkit.export.serving_contract import (
     SERVING_RELEASE,
     saved_model_op_types,
@@ -31,16 +25,9 @@ from nlpkit.export.versioned import (
 
 __all__ = [
     "INCOMPLETE_PREFIX",
-    "INPUT_NAME",
-    "OUTPUT_NAMES",
     "RUN_CONFIG_PATH",
     "SERVING_RELEASE",
-    "SIGNATURE_KEY",
-    "LabelLookup",
-    "check_labels",
-    "classifier_archive",
     "existing_versions",
-    "export_classifier",
     "export_model",
     "load_latest",
     "next_version",

@@ -23,10 +23,8 @@ exact model it describes.
 """
 
 import os
-import shutil
-import tempfile
 
-from nlpkit.cli import save_run_config
+from nlpkit.atomic_files import write_json, written_atomically
 from nlpkit.training.strategy import chief_write_dir, is_chief
 
 INCOMPLETE_PREFIX = ".incomplete-"
@@ -70,7 +68,7 @@ def next_version(export_base):
 def _write_export(archive, directory, run_config):
     archive.write_out(directory, verbose=False)
     if run_config is not None:
-        save_run_config(os.path.join(directory, RUN_CONFIG_PATH), run_config)
+        write_json(os.path.join(directory, RUN_CONFIG_PATH), run_config)
 
 
 def export_model(archive, export_base, *, version=None, run_config=None, chief=None):
@@ -109,14 +107,9 @@ def export_model(archive, export_base, *, version=None, run_config=None, chief=N
     target = os.path.join(str(export_base), str(version))
     if os.path.lexists(target):
         raise FileExistsError(f"{target} already exists; an export never overwrites a version")
-    staging = tempfile.mkdtemp(prefix=INCOMPLETE_PREFIX, dir=export_base)
-    try:
+    # Serving ignores names that are not integers, so the staging directory stays invisible to it.
+    with written_atomically(
+        target, directory=True, prefix=INCOMPLETE_PREFIX, overwrite=False
+    ) as staging:
         _write_export(archive, staging, run_config)
-        os.chmod(staging, 0o755)  # mkdtemp makes it private; a server may run as another user
-        if os.path.lexists(target):
-            raise FileExistsError(f"{target} appeared while exporting; not overwriting it")
-        os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target

@@ -1,8 +1,7 @@
-"""Shared training code: strategies, the standard callbacks and one `train` function.
+"""Training for every task: one loop (`train`) over tf.distribute strategies, resumable, with callbacks.
 
-Every recipe trains through `train`, so each gets tf.distribute strategies (multi-worker
-included, through the `strategy.run` loop of `custom_loop`), resumable runs, TensorBoard logs,
-early stopping and the shared flags of `nlpkit.cli` for free.
+Imports only TensorFlow, Keras, `nlpkit.data` and `nlpkit.atomic_files`: nothing from nlpkit.tasks,
+nlpkit.layers or recipes, so any task can train through it.
 """
 
 from nlpkit.training.batching import batch_examples, count_batches
@@ -11,7 +10,12 @@ from nlpkit.training.callbacks import (
     EpochWeightsCheckpoint,
     training_callbacks,
 )
-from nlpkit.training.custom_loop import masked_losses, per_example_loss, train_with_custom_loop
+from nlpkit.training.ensemble import (
+    EnsembleMember,
+    EnsembleResult,
+    average_models,
+    train_ensemble,
+)
 from nlpkit.training.fit import (
     LEARNING_RATE_SCHEDULES,
     MIXED_PRECISION_POLICIES,
@@ -35,6 +39,10 @@ from nlpkit.training.strategy import (
 )
 
 __all__ = [
+    "EnsembleMember",
+    "EnsembleResult",
+    "average_models",
+    "train_ensemble",
     "CHECKPOINT_PATTERN",
     "LEARNING_RATE_SCHEDULES",
     "MIXED_PRECISION_POLICIES",
@@ -53,11 +61,8 @@ __all__ = [
     "learning_rate_schedule",
     "make_optimizer",
     "make_strategy",
-    "masked_losses",
-    "per_example_loss",
     "read_tf_config",
     "train",
-    "train_with_custom_loop",
     "training_callbacks",
     "uses_custom_loop",
 ]

@@ -16,14 +16,12 @@ import sys
 import pytest
 import tensorflow as tf
 
-from nlpkit.export import (
+from nlpkit.export import saved_model_op_types, signature_def, unservable_ops
+from nlpkit.tasks.classification.export import (
     INPUT_NAME,
     OUTPUT_NAMES,
     SIGNATURE_KEY,
     export_classifier,
-    saved_model_op_types,
-    signature_def,
-    unservable_ops,
 )
 from nlpkit.export import serving_contract
 from tests.export.tiny_classifier import (

@@ -1,9 +1,13 @@
 """One worker process of the multi-worker tests (run with `python -m`, `TF_CONFIG` set).
 
 Trains the tiny token classifier with `nlpkit.training.train` under `--strategy`, prints one
-`step <epoch> <batch>` line per training step (flushed, so a test can kill it mid-epoch), exports
-the model with `export_classifier` (chief only, others write a temporary directory) and writes
-`<out>/worker-<index>.npz` (final weights) and `<out>/worker-<index>.json` (history, steps).
+`step <epoch> <batch>` line per training step, exports the model with `export_classifier` (chief
+only, others write a temporary directory) and writes `<out>/worker-<index>.npz` (final weights)
+and `<out>/worker-<index>.json` (history, steps).
+
+With `--pause-at "E B" --pause-dir DIR` the worker, right after step (E, B), creates
+`DIR/paused-<index>` and waits until `DIR/go` exists, so that a test can kill it at that very
+step whatever the machine's speed.
 """
 
 import argparse
@@ -25,11 +29,23 @@ def parse_args(argv):
     parser.add_argument("--examples", type=int, default=48)
     parser.add_argument("--backup-steps", type=int, default=None)
     parser.add_argument("--clipnorm", type=float, default=None)
-    parser.add_argument("--step-sleep", type=float, default=0.0)
+    parser.add_argument("--pause-at", default=None, metavar='"EPOCH BATCH"')
+    parser.add_argument("--pause-dir", default=None)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--optimizer", default="sgd")
     parser.add_argument("--learning-rate", type=float, default=0.5)
     return parser.parse_args(argv)
+
+
+def pause(directory, index, limit=600):
+    """Says that this worker reached the pause and waits for `<directory>/go` (or `limit` s)."""
+    with open(os.path.join(directory, f"paused-{index}"), "w", encoding="utf-8"):
+        pass
+    deadline = time.monotonic() + limit
+    while not os.path.exists(os.path.join(directory, "go")):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nobody created {directory}/go in {limit} s")
+        time.sleep(0.05)
 
 
 def main(argv=None):
@@ -44,7 +60,10 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    from nlpkit.export import export_classifier
+    try:
+        from nlpkit.tasks.classification import export_classifier
+    except ImportError:  # a checkout from before the classification task moved to nlpkit.tasks
+        from nlpkit.export import export_classifier
     from nlpkit.training import TrainingConfig, enable_repeatable_runs, read_tf_config, train
     from tests.export.tiny_classifier import WhitespaceTokenIds
     from tests.training.tiny_training import build_token_classifier, token_examples
@@ -66,7 +85,8 @@ def main(argv=None):
             self.batches += 1
             self.first = self.first or (self.epoch, batch)
             print(f"step {self.epoch} {batch}", flush=True)
-            time.sleep(args.step_sleep)
+            if args.pause_at == f"{self.epoch} {batch}":
+                pause(args.pause_dir, index)
 
     progress = Progress()
     config = TrainingConfig(

@@ -1,7 +1,9 @@
-"""nlpkit.training.custom_loop: the strategy.run loop against fit, exact resume, masks, clipping.
+"""The one training loop with either step: same batches and weights, exact resume, masks, clipping.
 
-The multi-worker runs themselves are in test_multi_worker.py and test_fault_tolerance.py; here
-the same loop runs in this process on one device, and over 2 logical CPUs in a fresh process.
+training_loop="fit" takes Keras' train step and "custom" the summed strategy.run step
+(nlpkit.training.steps); everything else (data order, backups, callbacks) is one loop. The
+multi-worker runs themselves are in test_multi_worker.py and test_fault_tolerance.py; here the
+loop runs in this process on one device, and over 2 logical CPUs in a fresh process.
 """
 
 import json
@@ -12,14 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlpkit.training import (
-    TrainingConfig,
-    masked_losses,
-    per_example_loss,
-    train,
-    uses_custom_loop,
-)
+from nlpkit.training import TrainingConfig, train, uses_custom_loop
 from tests.training.tiny_training import (
+    VOCAB_SIZE,
     build_fixed_token_classifier,
     run_python,
     token_examples,
@@ -67,43 +64,86 @@ def assert_weights_close(a, b, atol=1e-6):
         np.testing.assert_allclose(x, y, atol=atol)
 
 
-def test_custom_loop_computes_what_fit_computes_on_one_device(tmp_path):
-    # One full batch per epoch, so that both see the same examples in every step.
-    results = {}
+class BatchLog(keras.layers.Layer):
+    """Passes token ids through; in training, appends every batch it sees to `seen`."""
+
+    def __init__(self, seen, **kwargs):
+        super().__init__(**kwargs)
+        self.record = seen.append  # a method, so Keras does not track the list as state
+
+    def call(self, ids, training=None):
+        if training:
+            tf.py_function(lambda batch: self.record(batch.numpy()), [ids], Tout=[])
+        return ids
+
+
+def build_logged_classifier(seen):
+    def build():
+        fixed = build_fixed_token_classifier()
+        model = keras.Sequential([keras.Input((None,), dtype="int32"), BatchLog(seen),
+                                  *fixed.layers])
+        model.set_weights(fixed.get_weights())
+        return model
+
+    return build
+
+
+def test_both_steps_see_the_same_batches_in_order_and_end_with_the_same_weights(tmp_path):
+    # 6 batches of 8 per epoch: the data order, not only the examples, must be the same.
+    results, seen = {}, {}
     for loop in ("fit", "custom"):
-        config = config_for(tmp_path, loop, epochs=3, batch_size=48, training_loop=loop,
-                            monitor="val_loss")
-        results[loop] = train(build_fixed_token_classifier, token_examples(), config, loss=LOSS,
-                              metrics=["accuracy"], dev_data=token_examples(count=20, seed=1))
+        seen[loop] = []
+        config = config_for(tmp_path, loop, epochs=3, training_loop=loop, monitor="val_loss")
+        results[loop] = train(build_logged_classifier(seen[loop]), token_examples(), config,
+                              loss=LOSS, metrics=["accuracy"],
+                              dev_data=token_examples(count=20, seed=1))
+    assert len(seen["fit"]) == len(seen["custom"]) == 18
+    for keras_batch, summed_batch in zip(seen["fit"], seen["custom"], strict=True):
+        np.testing.assert_array_equal(keras_batch, summed_batch)
+    # epoch e is shuffled with seed + e: every epoch has its own order
+    assert not np.array_equal(np.concatenate(seen["fit"][:6]), np.concatenate(seen["fit"][6:12]))
     fit, custom = results["fit"], results["custom"]
     assert set(custom.history) == set(fit.history) == {"loss", "accuracy", "val_loss",
                                                        "val_accuracy"}
     for name, values in fit.history.items():
         np.testing.assert_allclose(custom.history[name], values, atol=1e-6, err_msg=name)
     assert fit.history["loss"][2] < fit.history["loss"][0]  # it trained
-    assert int(custom.model.optimizer.iterations.numpy()) == 3
+    assert int(custom.model.optimizer.iterations.numpy()) == 18
     assert_weights_close(custom.model.get_weights(), fit.model.get_weights())
-    run = tmp_path / "custom"
-    assert sorted(os.listdir(run / "checkpoints")) == [f"epoch-00{i}.weights.h5" for i in (1, 2, 3)]
-    for split in ("train", "validation"):
-        assert any(n.startswith("events.out.tfevents") for n in os.listdir(run / "logs" / split))
-    assert not (run / "backup").exists()
+    for loop in ("fit", "custom"):
+        run = tmp_path / loop
+        assert sorted(os.listdir(run / "checkpoints")) == [
+            f"epoch-00{i}.weights.h5" for i in (1, 2, 3)]
+        for split in ("train", "validation"):
+            assert any(n.startswith("events.out.tfevents")
+                       for n in os.listdir(run / "logs" / split))
+        assert not (run / "backup").exists()
 
 
-def test_interrupted_run_resumes_at_the_last_step_backup_and_ends_as_if_never_stopped(tmp_path):
-    reference = train(build_fixed_token_classifier, token_examples(), config_for(tmp_path, "ref"),
-                      loss=LOSS)
-    config = config_for(tmp_path, backup_steps=2)  # 6 steps per epoch, 12 in all
+def backed_up_history(backup, step):
+    reader = tf.train.load_checkpoint(str(backup / f"ckpt-{step}"))
+    return json.loads(reader.get_tensor("history/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_interrupted_run_resumes_at_the_last_step_backup_and_ends_as_if_never_stopped(
+    tmp_path, loop
+):
+    reference = train(build_fixed_token_classifier, token_examples(),
+                      config_for(tmp_path, "ref", training_loop=loop), loss=LOSS)
+    config = config_for(tmp_path, backup_steps=2, training_loop=loop)  # 6 steps/epoch, 12 in all
     crash = Recorder(stop=(1, 3))  # after step 10, before its backup
     with pytest.raises(Interrupted):
         train(build_fixed_token_classifier, token_examples(), config, loss=LOSS,
               callbacks=[crash])
     backup = tmp_path / "run" / "backup"
     assert 'model_checkpoint_path: "ckpt-8"' in (backup / "checkpoint").read_text()
-    # every kept backup is readable
+    # every kept backup is readable, and holds the history of the epochs done
     for step in (6, 8):
         assert tf.train.load_checkpoint(str(backup / f"ckpt-{step}")).has_tensor(
             "steps_done/.ATTRIBUTES/VARIABLE_VALUE")
+        assert list(backed_up_history(backup, step)) == ["loss"]
+        assert len(backed_up_history(backup, step)["loss"]) == 1
 
     resumed = Recorder()
     result = train(build_fixed_token_classifier, token_examples(), config, loss=LOSS,
@@ -127,21 +167,27 @@ def test_a_backup_from_other_data_is_refused(tmp_path):
         train(build_fixed_token_classifier, token_examples(count=24), config, loss=LOSS)
 
 
-def test_each_loop_refuses_the_other_loops_backup(tmp_path):
+def test_a_backup_taken_with_one_step_resumes_with_the_other(tmp_path):
+    # One backup format for both steps: a run interrupted under the summed step (e.g. clipping
+    # on two GPUs) can go on under Keras' step (e.g. on one), as if never stopped.
+    reference = train(build_fixed_token_classifier, token_examples(),
+                      config_for(tmp_path, "ref"), loss=LOSS)
     with pytest.raises(Interrupted):
-        train(build_fixed_token_classifier, token_examples(), config_for(tmp_path),
-              loss=LOSS, callbacks=[Recorder(stop=(1, 0))])
-    with pytest.raises(ValueError, match="backup of the strategy.run training loop"):
-        train(build_fixed_token_classifier, token_examples(),
-              config_for(tmp_path, training_loop="fit"), loss=LOSS)
+        train(build_fixed_token_classifier, token_examples(), config_for(tmp_path, backup_steps=2),
+              loss=LOSS, callbacks=[Recorder(stop=(1, 3))])
+    resumed = Recorder()
+    result = train(build_fixed_token_classifier, token_examples(),
+                   config_for(tmp_path, training_loop="fit"), loss=LOSS, callbacks=[resumed])
+    assert resumed.steps == [(1, 2), (1, 3), (1, 4), (1, 5)]
+    assert_weights_close(result.model.get_weights(), reference.model.get_weights())
 
-    with pytest.raises(Interrupted):
-        train(build_fixed_token_classifier, token_examples(),
-              config_for(tmp_path, "fit", training_loop="fit"),
-              loss=LOSS, callbacks=[Recorder(stop=(1, 0))])
+
+def test_a_keras_backup_and_restore_backup_is_refused(tmp_path):
+    backup = tmp_path / "run" / "backup"
+    backup.mkdir(parents=True)
+    (backup / "training_metadata.json").write_text('{"epoch": 1}')
     with pytest.raises(ValueError, match="BackupAndRestore backup"):
-        train(build_fixed_token_classifier, token_examples(), config_for(tmp_path, "fit"),
-              loss=LOSS)
+        train(build_fixed_token_classifier, token_examples(), config_for(tmp_path), loss=LOSS)
 
 
 def test_nan_loss_stops_the_custom_loop_at_once(tmp_path):
@@ -184,44 +230,69 @@ def test_custom_loop_with_loss_scaling_and_clipping_learns(tmp_path):
     assert int(result.model.optimizer.iterations.numpy()) == 24
 
 
-def test_masked_losses_count_only_unmasked_elements_and_match_keras():
-    rng = np.random.default_rng(0)
-    # shape: (batch, time, classes)
-    probabilities = tf.nn.softmax(rng.normal(size=(3, 4, 5)).astype("float32"))
-    labels = tf.constant(rng.integers(0, 5, size=(3, 4)), tf.int32)
-    mask = tf.constant([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]]) > 0
-    masked = tf.identity(probabilities)
-    masked._keras_mask = mask
-    for loss in (LOSS, keras.losses.SparseCategoricalCrossentropy()):
-        values, count = masked_losses(per_example_loss(loss), labels, masked)
-        assert int(count) == 4
-        expected = keras.losses.SparseCategoricalCrossentropy()(labels, masked)
-        np.testing.assert_allclose(float(tf.reduce_sum(values)) / 4, float(expected), rtol=1e-6)
-        # padded-with-mask equals the unpadded elements alone
-        unpadded = keras.losses.sparse_categorical_crossentropy(
-            tf.boolean_mask(labels, mask), tf.boolean_mask(probabilities, mask))
-        np.testing.assert_allclose(float(tf.reduce_sum(values)), float(tf.reduce_sum(unpadded)),
-                                   rtol=1e-6)
-    values, count = masked_losses(per_example_loss(LOSS), labels[:, 0], probabilities[:, 0])
-    assert int(count) == 3 and values.shape == (3,)
+def tagged_examples(padded_label):
+    """Token-tagging examples padded with id 0 (masked), the padding labelled `padded_label`."""
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(2, 7, size=40)
+    ids = np.zeros((40, 6), "int32")
+    tags = np.full((40, 6), padded_label, "int32")
+    for row, length in enumerate(lengths):
+        ids[row, :length] = rng.integers(1, VOCAB_SIZE, size=length)
+        tags[row, :length] = ids[row, :length] % 3
+    return tf.data.Dataset.from_tensor_slices((ids, tags))
+
+
+def build_tagger():
+    model = keras.Sequential([keras.Input((None,), dtype="int32"),
+                              keras.layers.Embedding(VOCAB_SIZE, 8, mask_zero=True),
+                              keras.layers.Dense(8, activation="tanh"),
+                              keras.layers.Dense(3, activation="softmax")])
+    rng = np.random.default_rng(7)
+    model.set_weights([rng.normal(scale=0.3, size=w.shape).astype("float32")
+                       for w in model.get_weights()])
+    return model
+
+
+def test_both_steps_train_a_masked_tagger_alike_and_ignore_the_padding(tmp_path):
+    # The mask of the output reaches the loss through Keras' compute_loss in both steps: the
+    # labels at padded positions change nothing.
+    weights = {}
+    for loop in ("fit", "custom"):
+        for padded_label in (0, 2):
+            config = config_for(tmp_path, f"{loop}-{padded_label}", training_loop=loop,
+                                optimizer="sgd", learning_rate=0.5)
+            result = train(build_tagger, tagged_examples(padded_label), config, loss=LOSS)
+            weights[loop, padded_label] = result.model.get_weights()
+    assert_weights_close(weights["custom", 0], weights["fit", 0])
+    assert_weights_close(weights["fit", 2], weights["fit", 0])
+    assert_weights_close(weights["custom", 2], weights["custom", 0])
 
 
 def test_loop_choice_and_its_limits():
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
-    assert not uses_custom_loop(TrainingConfig(clipnorm=1.0), one)  # one replica: fit clips right
+    assert not uses_custom_loop(TrainingConfig(clipnorm=1.0), one)  # one replica: Keras clips right
     assert uses_custom_loop(TrainingConfig(training_loop="custom"), one)
-    with pytest.raises(ValueError, match="backup_steps needs the strategy.run training loop"):
-        uses_custom_loop(TrainingConfig(backup_steps=5), one)
+    assert not uses_custom_loop(TrainingConfig(backup_steps=5), one)  # any step backs up by steps
     with pytest.raises(ValueError, match="jit_compile=True"):
         uses_custom_loop(TrainingConfig(training_loop="custom", jit_compile=True), one)
     with pytest.raises(ValueError, match="training_loop.*backup_steps"):
         TrainingConfig(training_loop="keras", backup_steps=0)
 
 
-def test_sample_weights_are_refused_by_the_custom_loop(tmp_path):
-    examples = token_examples().map(lambda ids, label: (ids, label, 1.0))
-    with pytest.raises(ValueError, match="sample weights are not supported"):
-        train(build_fixed_token_classifier, examples, config_for(tmp_path), loss=LOSS)
+def test_both_steps_apply_sample_weights_alike(tmp_path):
+    weighted = token_examples().enumerate().map(
+        lambda i, example: (*example, tf.cast(i % 3, tf.float32)))
+    weights = {}
+    for loop in ("fit", "custom"):
+        config = config_for(tmp_path, loop, training_loop=loop, optimizer="sgd",
+                            learning_rate=0.5)
+        weights[loop] = train(build_fixed_token_classifier, weighted, config,
+                              loss=LOSS).model.get_weights()
+    assert_weights_close(weights["custom"], weights["fit"])
+    unweighted = train(build_fixed_token_classifier, token_examples(),
+                       config_for(tmp_path, optimizer="sgd", learning_rate=0.5),
+                       loss=LOSS).model.get_weights()
+    assert max(np.abs(a - b).max() for a, b in zip(unweighted, weights["fit"])) > 1e-3
 
 
 TWO_CPUS = """
@@ -229,41 +300,24 @@ import dataclasses, json, tempfile
 from nlpkit.training import configure_cpu_devices
 configure_cpu_devices(2)
 import keras, numpy as np, tensorflow as tf
-from nlpkit import classification, classifier
-from nlpkit.export import export_classifier
 from nlpkit.training import TrainingConfig, enable_repeatable_runs, make_strategy, train
 from nlpkit.training import uses_custom_loop
-from nlpkit.text import WordTokenizer
-
-texts = classification.read_labelled_data("recipes/data/sentiment_sample.tsv")
-texts = texts.subset(range(64))
-tokenizer = WordTokenizer(lowercase=True, max_length=20)
-tokenizer.adapt(texts.texts)
-sentences = ["a gripping , funny film", "a dull mess", ""]
-
-def build():
-    return classifier.build_classifier(tokenizer.vocabulary_size, 2, encoder="cnn", filters=8,
-                                       embedding_dim=8, dropout=0.0)
+from tests.training.tiny_training import build_token_classifier, token_examples
 
 report = {}
 # One strategy object per kind for the whole process: two MirroredStrategy objects in one process
 # number their collective ops alike, and TensorFlow then mixes up their shapes.
 strategies = {name: make_strategy(name) for name in ("one_device", "mirrored")}
+probe = tf.constant([[1, 2, 3, 4, 5, 6], [7, 25, 3, 3, 9, 28]])
 for loop, clipnorm in (("fit", None), ("custom", 0.05)):
     for name, strategy in strategies.items():
         enable_repeatable_runs(5)
         config = TrainingConfig(epochs=2, batch_size=16, seed=5, run_dir=tempfile.mkdtemp(),
                                 monitor=None, verbose=0, training_loop=loop, clipnorm=clipnorm,
                                 learning_rate=0.01)
-        result = train(build, classification.tokenized_examples(texts, tokenizer), config,
+        result = train(build_token_classifier, token_examples(count=64), config,
                        loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                        strategy=strategy)
-        served = {"probabilities": tf.constant([])}
-        if loop == "custom":  # (test_strategy.py exports models trained by fit)
-            export = export_classifier(tokenizer, result.model, ["negative", "positive"],
-                                       tempfile.mkdtemp() + "/m")
-            served = tf.saved_model.load(export).signatures["serving_default"](
-                text=tf.constant(sentences))
         report[f"{loop}-{name}"] = {
             "replicas": strategy.num_replicas_in_sync,
             "auto_uses_custom": uses_custom_loop(
@@ -271,7 +325,7 @@ for loop, clipnorm in (("fit", None), ("custom", 0.05)):
             "history": result.history,
             "steps": int(result.model.optimizer.iterations.numpy()),
             "weights": [w.tolist() for w in result.model.get_weights()],
-            "served": served["probabilities"].numpy().tolist()}
+            "predicted": result.model.predict(probe, verbose=0).tolist()}
 
 # One SGD step with learning rate 1 moves the weights by the clipped gradient: its norm is the
 # clipnorm over both replicas together.
@@ -298,7 +352,7 @@ print(json.dumps(report))
 """
 
 
-def test_two_logical_cpus_train_the_sentiment_model_like_one_device_with_either_loop():
+def test_two_logical_cpus_train_like_one_device_with_either_step():
     report = json.loads(run_python(TWO_CPUS, timeout=300).strip().splitlines()[-1])
     for loop in ("fit", "custom"):
         one, mirrored = report[f"{loop}-one_device"], report[f"{loop}-mirrored"]
@@ -306,7 +360,7 @@ def test_two_logical_cpus_train_the_sentiment_model_like_one_device_with_either_
         # training_loop="auto" would take the custom loop only to clip over 2 replicas
         assert (one["auto_uses_custom"], mirrored["auto_uses_custom"]) == (
             (False, False) if loop == "fit" else (False, True))
-        assert one["steps"] == mirrored["steps"] == 8  # 64 texts / global batch 16, 2 epochs
+        assert one["steps"] == mirrored["steps"] == 8  # 64 examples / global batch 16, 2 epochs
         # Same global batch, same seed: the same loss curve up to float summation order.
         for name in ("loss", "accuracy"):
             np.testing.assert_allclose(mirrored["history"][name], one["history"][name],
@@ -314,9 +368,7 @@ def test_two_logical_cpus_train_the_sentiment_model_like_one_device_with_either_
         assert one["history"]["loss"][1] < one["history"]["loss"][0]
         for a, b in zip(mirrored["weights"], one["weights"], strict=True):
             np.testing.assert_allclose(a, b, atol=1e-5)
-    np.testing.assert_allclose(report["custom-mirrored"]["served"],
-                               report["custom-one_device"]["served"], atol=1e-5)
-    assert len(report["custom-mirrored"]["served"]) == 3
+        np.testing.assert_allclose(mirrored["predicted"], one["predicted"], atol=1e-5)
     # auto with clipnorm over 2 replicas: the step is clipped to clipnorm in all (Keras' optimizer
     # would clip each replica's half and let the sum reach up to 2 x clipnorm).
     assert report["clipped_step_norm"] == pytest.approx(1e-3, rel=1e-4)

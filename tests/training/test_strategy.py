@@ -113,7 +113,7 @@ import json, tempfile
 from nlpkit.training import configure_cpu_devices
 configure_cpu_devices(2)
 import keras, tensorflow as tf
-from nlpkit.export import export_classifier
+from nlpkit.tasks.classification import export_classifier
 from nlpkit.training import TrainingConfig, enable_repeatable_runs, make_strategy, train
 from tests.export.tiny_classifier import WhitespaceTokenIds
 from tests.training.tiny_training import build_token_classifier, token_examples

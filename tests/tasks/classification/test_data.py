@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nlpkit import classification
+from nlpkit.tasks.classification import data as classification
 from nlpkit.data import DataFormatError
 from nlpkit.text import WordTokenizer
 
@@ -60,18 +60,6 @@ def test_tokenized_examples_keep_each_texts_own_length(tmp_path):
     assert padded.shape == (2, 4) and padded[0, 2:].tolist() == [0, 0]
 
 
-def test_classification_report_counts_by_hand():
-    labels = np.array([0, 0, 1, 1, 1])
-    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6], [0.6, 0.4]])
-    report = classification.classification_report(labels, probabilities, ["neg", "pos"])
-    assert report["confusion_matrix"] == [[1, 1], [1, 2]]
-    assert report["accuracy"] == pytest.approx(3 / 5)
-    f1_neg = 2 * 1 / (2 * 1 + 1 + 1)  # tp=1, fp=1, fn=1
-    f1_pos = 2 * 2 / (2 * 2 + 1 + 1)  # tp=2, fp=1, fn=1
-    assert report["macro_f1"] == pytest.approx((f1_neg + f1_pos) / 2)
-    assert "accuracy 0.6000" in classification.format_report(report)
-
-
 def labelled(count):
     from nlpkit.data import LabelledTexts
 
@@ -104,18 +92,9 @@ def test_fit_tokenizer_learns_its_vocabulary_from_the_texts():
         classification.fit_tokenizer("chars", ["a"], 10, 5)
 
 
-def test_data_flags_have_documented_defaults_and_folds_are_checked(capsys):
-    import argparse
 
-    parser = argparse.ArgumentParser(prog="recipe")
-    group = classification.add_data_flags(parser)
-    for action in group._group_actions:
-        assert "(default:" in action.help, action.dest
-    args = parser.parse_args(["--folds", "5", "--fold", "4"])
-    classification.check_data_flags(parser, args)  # fits: no exit
-    assert (args.dev_fraction, args.tokenizer, args.vocab_size) == (0.1, "word", 20000)
-    for argv in (["--folds", "1"], ["--folds", "3", "--fold", "3"]):
-        with pytest.raises(SystemExit) as raised:
-            classification.check_data_flags(parser, parser.parse_args(argv))
-        assert raised.value.code == 2
-    assert "--fold in 0..folds-1" in capsys.readouterr().err
+
+def test_label_names_must_match_the_datas_labels():
+    assert classification.check_label_names("bad,good", labelled(4), "data.tsv") == ["bad", "good"]
+    with pytest.raises(DataFormatError, match=r"data\.tsv.*3 labels \(--label-names a,b,c\)"):
+        classification.check_label_names("a,b,c", labelled(4), "data.tsv")

@@ -8,12 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlpkit.export import (
-    LabelLookup,
-    RUN_CONFIG_PATH,
-    check_labels,
-    export_classifier,
-)
+from nlpkit.export import RUN_CONFIG_PATH
+from nlpkit.tasks.classification.export import LabelLookup, check_labels, export_classifier
 from tests.export.tiny_classifier import (
     LABELS,
     SEQUENCE_LENGTH,

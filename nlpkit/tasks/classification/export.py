@@ -27,7 +27,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from nlpkit.export.versioned import export_model
+from nlpkit.export import export_model
 
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "text"

@@ -1,15 +1,16 @@
-"""build_classifier: every encoder builds, trains a step, masks padding, and saves."""
+"""build_classifier and ClassifierOptions: every encoder builds, trains a step, masks padding,
+saves; the options' flags build the model they describe."""
 
 import keras
 import numpy as np
 import pytest
 
-from nlpkit.classifier import (
+from nlpkit.tasks.classification.model import (
     CELLS,
     EMBEDDING_DROPOUT_UNITS,
     POOLINGS,
+    ClassifierOptions,
     adapt_classifier,
-    average_classifiers,
     build_classifier,
 )
 from tests import layer_checks
@@ -17,8 +18,12 @@ from tests import layer_checks
 TOKEN_IDS = np.array([[5, 6, 7, 8, 2, 0, 0, 0], [9, 3, 4, 1, 5, 6, 7, 2]], "int32")
 
 
+def build(vocab_size, num_classes, name="classifier", **options):
+    return build_classifier(vocab_size, num_classes, ClassifierOptions(**options), name=name)
+
+
 def small(encoder, **kwargs):
-    return build_classifier(
+    return build(
         vocab_size=12, num_classes=3, encoder=encoder, embedding_dim=6, units=4, filters=3,
         dropout=0.0, **kwargs
     )
@@ -71,7 +76,7 @@ def test_unknown_choices_are_clear_errors():
 
 def test_embedding_dropout_is_separate_from_the_output_dropout():
     def rates(**kwargs):
-        model = build_classifier(12, 2, encoder="cnn", embedding_dim=6, filters=3, **kwargs)
+        model = build(12, 2, encoder="cnn", embedding_dim=6, filters=3, **kwargs)
         return [model.get_layer(name).rate for name in ("embedding_dropout", "encoded_dropout")]
 
     assert rates(dropout=0.5) == [0.5, 0.5]  # None: the embeddings get `dropout` too
@@ -82,7 +87,7 @@ def test_embedding_dropout_is_separate_from_the_output_dropout():
 @pytest.mark.parametrize("unit", sorted(EMBEDDING_DROPOUT_UNITS))
 def test_embedding_dropout_drops_values_words_or_dimensions(unit):
     keras.utils.set_random_seed(5)
-    model = build_classifier(
+    model = build(
         12, 2, encoder="cnn", embedding_dim=64, filters=3, embedding_dropout=0.5,
         embedding_dropout_unit=unit,
     )
@@ -118,43 +123,28 @@ def test_max_norm_bounds_each_class_weight_vector(encoder):
     np.testing.assert_array_less(class_norms_after_training(0.5), 0.5 + 1e-5)
 
 
-def test_ensemble_answers_the_mean_of_its_members_and_saves(tmp_path):
-    members = [
-        small("cnn", name="member_0"),
-        small("rnn", cell="gru", name="member_1"),
-        small("boe", name="member_2"),
-    ]
-    ensemble = average_classifiers(members)
-    answers = [keras.ops.convert_to_numpy(member(TOKEN_IDS)) for member in members]
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(ensemble(TOKEN_IDS)), np.mean(answers, axis=0), atol=1e-6
-    )
-    layer_checks.assert_model_saves_and_loads(ensemble, TOKEN_IDS, tmp_path)
-
-
-def test_an_ensemble_needs_two_members():
-    with pytest.raises(ValueError, match="at least 2 models"):
-        average_classifiers([small("cnn")])
-
-
 def parsed_flags(*argv):
     import argparse
 
-    from nlpkit.classifier import add_classifier_flags
-    from nlpkit.cli import add_training_flags
+    from nlpkit.cli import add_ensemble_flags, add_training_flags
+    from nlpkit.tasks.classification.flags import add_classifier_flags
 
     parser = argparse.ArgumentParser(prog="recipe")
     add_training_flags(parser, name="test")
-    group = add_classifier_flags(parser)
-    return parser, parser.parse_args(list(argv)), group
+    add_classifier_flags(parser)
+    add_ensemble_flags(parser)
+    return parser, parser.parse_args(list(argv))
 
 
-def test_flags_describe_the_model_that_classifier_from_args_builds():
-    from nlpkit.classifier import classifier_from_args
+def test_flags_describe_the_model_that_the_options_build():
+    from nlpkit.cli import options_from_args
 
-    _, args, _ = parsed_flags("--model", "cnn", "--widths", "2,3", "--filters", "5",
-                              "--embedding-dim", "6", "--max-norm", "3")
-    model = classifier_from_args(args, vocab_size=12, num_classes=3, name="m")
+    _, args = parsed_flags("--model", "cnn", "--widths", "2,3", "--filters", "5",
+                           "--embedding-dim", "6", "--max-norm", "3", "--no-bidirectional")
+    options = options_from_args(ClassifierOptions, args)
+    assert options == ClassifierOptions(encoder="cnn", widths=(2, 3), filters=5,
+                                        embedding_dim=6, max_norm=3.0, bidirectional=False)
+    model = build_classifier(12, 3, options, name="m")
     conv = model.get_layer("conv")
     assert model.name == "m" and conv.widths == (2, 3) and conv.filters == 5
     assert model.get_layer("embedding").output_dim == 6
@@ -162,13 +152,57 @@ def test_flags_describe_the_model_that_classifier_from_args_builds():
     assert model(TOKEN_IDS).shape == (2, 3)
 
 
-def test_member_overrides_one_dict_per_model():
-    from nlpkit.classifier import member_overrides
+def test_every_option_is_a_flag_with_its_default():
+    import dataclasses
 
-    parser, args, group = parsed_flags("--ensemble", "2", "--member", "cell=gru,epochs=4",
-                                       "--member", "widths=3,4,max-norm=2")
-    assert member_overrides(parser, args, group) == [
+    from nlpkit.cli import options_from_args
+
+    _, args = parsed_flags()
+    assert options_from_args(ClassifierOptions, args) == ClassifierOptions()
+    parser, _ = parsed_flags()
+    help_text = " ".join(parser.format_help().split())
+    for flag in ("--model", "--layers", "--embedding-dim", "--max-norm", "--bidirectional"):
+        assert flag in help_text
+    assert "(default: 3,4,5)" in help_text and len(dataclasses.fields(ClassifierOptions)) == 15
+
+
+def test_bad_option_values_are_usage_errors(capsys):
+    parser, _ = parsed_flags()
+    for argv, expected in ((["--dropout", "1.5"], "a number in [0, 1)"),
+                           (["--widths", "3,x"], "--widths"),
+                           (["--max-norm", "-1"], "a positive number")):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args(argv)
+        assert exit_info.value.code == 2
+        assert expected in capsys.readouterr().err
+
+
+def test_member_overrides_one_dict_per_model():
+    from nlpkit.cli import member_overrides
+
+    parser, args = parsed_flags("--ensemble", "2", "--member", "cell=gru,epochs=4",
+                                "--member", "widths=3,4,max-norm=2")
+    assert member_overrides(parser, args, ClassifierOptions) == [
         {}, {}, {"cell": "gru", "epochs": 4}, {"widths": (3, 4), "max_norm": 2.0}]
-    parser, args, group = parsed_flags("--member", "bidirectional=false")
+    parser, args = parsed_flags("--member", "bidirectional=false")
     with pytest.raises(SystemExit):  # an on/off switch has no FLAG=VALUE form
-        member_overrides(parser, args, group)
+        member_overrides(parser, args, ClassifierOptions)
+
+
+def test_ensemble_members_get_their_options_run_dirs_and_seeds():
+    from nlpkit.cli import ensemble_members, member_overrides
+
+    parser, args = parsed_flags("--seed", "7", "--run-dir", "r", "--ensemble", "2",
+                                "--member", "model=cnn,epochs=4")
+    args.member_overrides = member_overrides(parser, args, ClassifierOptions)
+    members = ensemble_members(args, ClassifierOptions, name="classifier",
+                               monitor="val_accuracy", monitor_mode="max")
+    assert [m.name for m in members] == ["member_0", "member_1", "member_2"]
+    assert [m.options.encoder for m in members] == ["rnn", "rnn", "cnn"]
+    assert [m.config.epochs for m in members] == [10, 10, 4]
+    assert [m.config.seed for m in members] == [7, 8, 9]
+    assert [m.config.run_dir for m in members] == [f"r/member_{i}" for i in range(3)]
+    assert members[2].changes == {"model": "cnn", "epochs": 4}
+    single = ensemble_members(parsed_flags("--run-dir", "r")[1], ClassifierOptions,
+                              name="classifier")
+    assert [(m.name, m.config.run_dir, m.config.seed) for m in single] == [("classifier", "r", None)]

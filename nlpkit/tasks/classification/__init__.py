@@ -1,0 +1,74 @@
+"""Text classification: text -> token ids -> embedding -> encoder -> pooling -> class probabilities.
+
+`model` (ClassifierOptions, build_classifier), `data` (readers, splits, tokenizers), `flags`,
+`metrics` (accuracy, macro F1) and `export` (raw text in, probabilities / label / score out).
+"""
+
+from nlpkit.tasks.classification.data import (
+    check_label_names,
+    fit_tokenizer,
+    padded_token_ids,
+    read_labelled_data,
+    tokenized_examples,
+    train_dev_split,
+)
+from nlpkit.tasks.classification.export import (
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    SIGNATURE_KEY,
+    LabelLookup,
+    check_labels,
+    classifier_archive,
+    export_classifier,
+)
+from nlpkit.tasks.classification.flags import (
+    add_classifier_flags,
+    add_data_flags,
+    check_data_flags,
+)
+from nlpkit.tasks.classification.metrics import classification_report, format_report
+from nlpkit.tasks.classification.model import (
+    CELLS,
+    EMBEDDING_DROPOUT_UNITS,
+    ENCODERS,
+    POOLINGS,
+    ClassifierOptions,
+    adapt_classifier,
+    build_classifier,
+    classify,
+    embed,
+    encode,
+    pool,
+)
+
+__all__ = [
+    "CELLS",
+    "EMBEDDING_DROPOUT_UNITS",
+    "ENCODERS",
+    "INPUT_NAME",
+    "OUTPUT_NAMES",
+    "POOLINGS",
+    "SIGNATURE_KEY",
+    "ClassifierOptions",
+    "LabelLookup",
+    "adapt_classifier",
+    "add_classifier_flags",
+    "add_data_flags",
+    "build_classifier",
+    "check_data_flags",
+    "check_label_names",
+    "check_labels",
+    "classification_report",
+    "classifier_archive",
+    "classify",
+    "embed",
+    "encode",
+    "export_classifier",
+    "fit_tokenizer",
+    "format_report",
+    "padded_token_ids",
+    "pool",
+    "read_labelled_data",
+    "tokenized_examples",
+    "train_dev_split",
+]

@@ -1,0 +1,233 @@
+"""Text classifiers built from nlpkit's layers: token ids in, class probabilities out.
+
+`ClassifierOptions` declares every option of the models the classification recipes offer, once:
+a bag-of-words baseline, a bag of embeddings, Kim's (2014) multi-width CNN, and recurrent encoders
+with any nlpkit cell, bidirectional or not, one or more layers deep, with a pooling aggregator on
+top. The command-line flags (`nlpkit.cli.add_option_flags`), `--member` overrides and the saved run
+config are generated from it. A classifier is four stages, each a function here, which
+`build_classifier` chains:
+
+    token ids -> embed -> encode -> pool -> classify -> probabilities
+
+The model takes padded token ids (0 = padding) so that the tokenizer can live in the serving
+graph in front of it (see `nlpkit.tasks.classification.export`).
+"""
+
+import dataclasses
+
+import keras
+
+from nlpkit import layers
+from nlpkit.cli import option, positive_float, positive_int, rate
+
+ENCODERS = ("bow", "boe", "cnn", "rnn")
+
+CELLS = {
+    "simple": layers.SimpleRNN,
+    "lstm": layers.LSTM,
+    "gru": layers.GRU,
+    "peephole": layers.PeepholeLSTM,
+    "coupled": layers.CoupledLSTM,
+    "no_forget_gate": layers.NoForgetGateLSTM,
+}
+
+# What one dropout draw removes from the embedded text `(batch, time, dim)`: single values, whole
+# word vectors (word dropout, Iyyer et al. 2015), or whole dimensions across the text (spatial
+# dropout). `None` in a noise shape means "a separate draw along this axis".
+EMBEDDING_DROPOUT_UNITS = {
+    "value": None,
+    "word": (None, None, 1),
+    "dimension": (None, 1, None),
+}
+
+POOLINGS = {
+    "last": None,  # the top recurrent layer's own final state (forward and backward halves)
+    "mean": layers.MeanPooling,
+    "max": layers.MaxPooling,
+    "sum": layers.SumPooling,
+    "mean_max": lambda **kwargs: layers.ConcatPooling(("mean", "max"), **kwargs),
+}
+
+
+def _widths(text):
+    return tuple(positive_int(width) for width in text.split(","))
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierOptions:
+    """Every option of `build_classifier`; each field is also a command-line flag.
+
+    Attributes:
+        encoder: `"bow"` (bag of words: multi-hot, counts or TF-IDF into a linear layer),
+            `"boe"` (mean of embeddings), `"cnn"` (`MultiWidthConv1D`, Kim 2014) or `"rnn"`.
+            Flag `--model`.
+        cell: For `"rnn"`: one of `CELLS`.
+        bidirectional: For `"rnn"`: wrap every recurrent layer in `keras.layers.Bidirectional`.
+        num_layers: For `"rnn"`: number of stacked recurrent layers. Flag `--layers`.
+        pooling: For `"rnn"`: how the top layer's states become one vector: one of `POOLINGS`.
+        bow_mode: For `"bow"`: `"multi_hot"`, `"count"` or `"tf_idf"`. With TF-IDF, call
+            `adapt_classifier(model, token_id_batches)` before training to set the IDF weights.
+        embedding_dim: Width of the token embeddings (not used by `"bow"`).
+        units: Units per recurrent layer (per direction).
+        filters: For `"cnn"`: filters per width.
+        widths: For `"cnn"`: convolution widths.
+        dropout: Dropout rate on the encoded vector (the input of the output layer).
+        embedding_dropout: Dropout rate on the token embeddings (`"cnn"` and `"rnn"`); `None`
+            uses `dropout`. Kim (2014) drops only the encoded vector, i.e. `0.0` here.
+        embedding_dropout_unit: What `embedding_dropout` drops: `"value"` (each embedding value
+            on its own), `"word"` (whole word vectors) or `"dimension"` (an embedding dimension
+            for the whole text, i.e. spatial dropout).
+        recurrent_dropout: For `"rnn"`: dropout on the recurrent state.
+        max_norm: If set, the output layer's weight vector of each class is rescaled after every
+            update so that its L2 norm is at most this (Kim 2014 uses 3).
+    """
+
+    encoder: str = option("rnn", flag="--model", choices=ENCODERS,
+                          help="bag of words, bag of embeddings, Kim's CNN or a recurrent encoder")
+    cell: str = option("lstm", choices=sorted(CELLS), help="recurrent cell for --model rnn")
+    bidirectional: bool = option(True, help="read the text both ways")
+    num_layers: int = option(1, flag="--layers", type=positive_int,
+                             help="stacked recurrent layers")
+    pooling: str = option("last", choices=sorted(POOLINGS), help="how states become one vector")
+    bow_mode: str = option("tf_idf", choices=["multi_hot", "count", "tf_idf"],
+                           help="--model bow features")
+    embedding_dim: int = option(128, type=positive_int, help="width of the word embeddings")
+    units: int = option(128, type=positive_int, help="recurrent units per direction")
+    filters: int = option(100, type=positive_int, help="CNN filters per width")
+    widths: tuple = option((3, 4, 5), type=_widths, metavar="W,W,...", default_text="3,4,5",
+                           help="CNN convolution widths")
+    dropout: float = option(0.5, type=rate, help="dropout on the encoded vector")
+    embedding_dropout: float = option(None, type=rate, default_text="None, i.e. --dropout",
+                                      help="dropout on the word embeddings of cnn and rnn")
+    embedding_dropout_unit: str = option(
+        "value", choices=sorted(EMBEDDING_DROPOUT_UNITS),
+        help="what --embedding-dropout drops: single values, whole word vectors, or a dimension "
+        "for the whole text (spatial dropout)")
+    recurrent_dropout: float = option(0.0, type=rate,
+                                      help="dropout on the recurrent state of rnn")
+    max_norm: float = option(None, type=positive_float, default_text="None, i.e. none",
+                             help="bound on the L2 norm of each class's output weights, as in "
+                             "Kim (2014)")
+
+    def __post_init__(self):
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}; got {self.encoder!r}.")
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}; got {self.cell!r}.")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {sorted(POOLINGS)}; got {self.pooling!r}.")
+        if self.embedding_dropout_unit not in EMBEDDING_DROPOUT_UNITS:
+            raise ValueError(
+                f"embedding_dropout_unit must be one of {sorted(EMBEDDING_DROPOUT_UNITS)}; "
+                f"got {self.embedding_dropout_unit!r}."
+            )
+        if self.num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1; got {self.num_layers}.")
+        # JSON and flags give lists; a frozen dataclass keeps a hashable tuple.
+        object.__setattr__(self, "widths", tuple(self.widths))
+
+
+def build_classifier(vocab_size, num_classes, options=ClassifierOptions(), name="classifier"):
+    """Builds a Keras classifier from token ids `(batch, time)` to probabilities `(batch, classes)`.
+
+    Args:
+        vocab_size: Number of token ids, padding (0) included.
+        num_classes: Number of labels.
+        options: A `ClassifierOptions`.
+        name: Model name.
+
+    Returns:
+        An uncompiled `keras.Model`.
+
+    Example:
+
+    >>> model = build_classifier(20000, 2, ClassifierOptions(encoder="cnn"))
+    >>> model.output.shape
+    (None, 2)
+    """
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    embedded = embed(token_ids, vocab_size, options)
+    states = encode(embedded, options)
+    pooled = pool(states, options)
+    probabilities = classify(pooled, num_classes, options)
+    return keras.Model(token_ids, probabilities, name=name)
+
+
+def embed(token_ids, vocab_size, options):
+    """Token ids `(batch, time)` -> masked embeddings `(batch, time, embedding_dim)` with
+    embedding dropout; the bag encoders embed the whole text at once: `bow` into its bag-of-words
+    vector `(batch, vocab_size)`, `boe` into the mean of its embeddings `(batch, embedding_dim)`."""
+    if options.encoder == "bow":
+        return layers.BagOfWords(vocab_size, mode=options.bow_mode, name="bag_of_words")(
+            token_ids
+        )
+    if options.encoder == "boe":
+        return layers.BagOfEmbeddings(vocab_size, options.embedding_dim, name="bag_of_embeddings")(
+            token_ids
+        )
+    embedded = keras.layers.Embedding(
+        vocab_size, options.embedding_dim, mask_zero=True, name="embedding"
+    )(token_ids)
+    rate = options.dropout if options.embedding_dropout is None else options.embedding_dropout
+    return keras.layers.Dropout(
+        rate,
+        noise_shape=EMBEDDING_DROPOUT_UNITS[options.embedding_dropout_unit],
+        name="embedding_dropout",
+    )(embedded)
+
+
+def encode(embedded, options):
+    """The encoder: `cnn` gives its pooled feature vector `(batch, widths * filters)`; `rnn`
+    the top layer's states `(batch, time, units)`, or its last state with `pooling="last"`;
+    the bag encoders' texts are already one vector, passed on unchanged."""
+    if options.encoder in ("bow", "boe"):
+        return embedded
+    if options.encoder == "cnn":
+        return layers.MultiWidthConv1D(options.filters, widths=options.widths, name="conv")(
+            embedded
+        )
+    states = embedded
+    for index in range(options.num_layers):
+        top = index == options.num_layers - 1
+        layer = CELLS[options.cell](
+            options.units,
+            return_sequences=not (top and options.pooling == "last"),
+            recurrent_dropout=options.recurrent_dropout,
+            name=f"{options.cell}_{index}",
+        )
+        if options.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{options.cell}_{index}")
+        states = layer(states)
+    return states
+
+
+def pool(states, options):
+    """The recurrent encoder's states `(batch, time, units)` -> one vector per text, by
+    `options.pooling`; other encoders' outputs (and `"last"`) are already one vector."""
+    if options.encoder != "rnn" or options.pooling == "last":
+        return states
+    return POOLINGS[options.pooling](name=f"{options.pooling}_pooling")(states)
+
+
+def classify(encoded, num_classes, options):
+    """Dropout on the encoded vector, then a softmax layer `(batch, num_classes)`."""
+    encoded = keras.layers.Dropout(options.dropout, name="encoded_dropout")(encoded)
+    # kernel: (features, classes); axis 0 bounds each class's incoming weight vector
+    constraint = (
+        None if options.max_norm is None else keras.constraints.MaxNorm(options.max_norm, axis=0)
+    )
+    return keras.layers.Dense(
+        num_classes, activation="softmax", kernel_constraint=constraint, name="probabilities"
+    )(encoded)
+
+
+def adapt_classifier(model, token_id_batches):
+    """Sets data-dependent weights before training (the IDF weights of a TF-IDF bag of words).
+
+    Args:
+        model: A model from `build_classifier`.
+        token_id_batches: Training token ids, `(docs, time)` or an iterable of such batches.
+    """
+    for layer in model.layers:
+        if isinstance(layer, layers.BagOfWords) and layer.mode == "tf_idf":
+            layer.adapt(token_id_batches)
