@@ -59,6 +59,11 @@ class CoupledLSTMCell(LSTMCell):
         h = o * self.activation(c)
         return h, [h, c]
 
+    def fused_recurrence(self):
+        if self.fused_recurrence_blocker() is not None:
+            return None
+        return self.describe_fused_recurrence("coupled_lstm")
+
 
 @keras.saving.register_keras_serializable(package="nlpkit")
 class CoupledLSTM(Recurrent):

@@ -96,6 +96,19 @@ class GRUCell(RecurrentCell):
         h = z * h_prev + (1.0 - z) * h_candidate
         return h, [h]
 
+    def fused_recurrence_blocker(self):
+        if not self.reset_after:
+            return "GRUCell has reset_after=False; the fused program is the reset_after=True form"
+        return self.activation_and_dtype_blocker(gated=True)
+
+    def fused_recurrence(self):
+        if self.fused_recurrence_blocker() is not None:
+            return None
+        # The recurrent half's bias (row 1) goes inside the reset gate's product, so the program
+        # takes it as a parameter rather than folding it into the input bias.
+        parameters = (self.bias[1],) if self.use_bias else ()
+        return self.describe_fused_recurrence("gru_reset_after", parameters=parameters)
+
     def get_config(self):
         return {**super().get_config(), "reset_after": self.reset_after}
 

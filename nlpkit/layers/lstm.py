@@ -73,6 +73,14 @@ class LSTMCell(RecurrentCell):
         h = o * self.activation(c)
         return h, [h, c]
 
+    def fused_recurrence_blocker(self):
+        return self.activation_and_dtype_blocker(gated=True)
+
+    def fused_recurrence(self):
+        if self.fused_recurrence_blocker() is not None:
+            return None
+        return self.describe_fused_recurrence("lstm")
+
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 

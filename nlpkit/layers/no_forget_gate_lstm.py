@@ -59,6 +59,14 @@ class NoForgetGateLSTMCell(RecurrentCell):
         h = o * self.activation(c)
         return h, [h, c]
 
+    def fused_recurrence_blocker(self):
+        return self.activation_and_dtype_blocker(gated=True)
+
+    def fused_recurrence(self):
+        if self.fused_recurrence_blocker() is not None:
+            return None
+        return self.describe_fused_recurrence("no_forget_gate_lstm")
+
 
 @keras.saving.register_keras_serializable(package="nlpkit")
 class NoForgetGateLSTM(Recurrent):

@@ -85,6 +85,13 @@ class PeepholeLSTMCell(LSTMCell):
         h = o * self.activation(c)
         return h, [h, c]
 
+    def fused_recurrence(self):
+        if self.fused_recurrence_blocker() is not None:
+            return None
+        return self.describe_fused_recurrence(
+            "peephole_lstm", parameters=(self.peephole_i, self.peephole_f, self.peephole_o)
+        )
+
     def get_config(self):
         return {
             **super().get_config(),

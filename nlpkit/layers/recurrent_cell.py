@@ -10,10 +10,37 @@ input half out of the time loop (one large matmul for every time step):
 
 `call(inputs, states, training)` is the plain per-step contract that `keras.layers.RNN` expects; it
 is `step(project_inputs(inputs), states)` with dropout applied.
+
+A cell whose recurrence a fused loop can run (`nlpkit.layers.tensorflow_recurrence`) says so with
+`fused_recurrence()`: the name of the program that computes its `step` and the tensors that
+program needs, as a `FusedRecurrence`. The fused loops know programs, not cells; the cell vouches
+for the match. Its vouch covers the methods it had when its class was defined
+(`fused_recurrence_relies_on`): `nlpkit.layers.Recurrent` runs the fused loop only while the cell
+still has those very functions, so a subclass that overrides `step` or `call`, or a patched
+`LSTMCell.step`, runs the reference loop, while a subclass that only changes defaults keeps the
+fused one.
 """
+
+import collections
 
 import keras
 from keras import ops
+
+FusedRecurrence = collections.namedtuple(
+    "FusedRecurrence",
+    ["program", "input_kernel", "input_bias", "recurrent_kernel", "parameters"],
+)
+FusedRecurrence.__doc__ = """What a fused loop needs to run a cell's recurrence, in plain terms.
+
+Fields:
+    program: the name of the formula, e.g. `"lstm"`, `"gru_reset_after"`: the gate layout, the
+        activations (tanh and sigmoid) and what `parameters` hold are all part of the name.
+    input_kernel: `W`, `(input_dim, gates * units)`.
+    input_bias: the bias added to `x W` (None without one).
+    recurrent_kernel: `U`, `(units, gates * units)`.
+    parameters: tuple of the program's other weights, e.g. the peephole vectors or the GRU's
+        recurrent bias, in the order the program documents.
+"""
 
 
 class RecurrentCell(keras.layers.Layer):
@@ -47,6 +74,18 @@ class RecurrentCell(keras.layers.Layer):
 
     gate_names = ()
     state_names = ("h",)
+
+    # The methods a fused program stands in for. A class that defines `fused_recurrence` vouches
+    # for the versions of these it has when it is defined (recorded by `__init_subclass__`); a
+    # cell whose methods are no longer those functions runs the reference loop.
+    fused_recurrence_relies_on = ("call", "step", "project_inputs", "input_bias", "split_gates")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "fused_recurrence" in vars(cls):
+            cls._fused_recurrence_vouches_for = {
+                name: getattr(cls, name) for name in cls.fused_recurrence_relies_on
+            }
 
     def __init__(
         self,
@@ -219,6 +258,59 @@ class RecurrentCell(keras.layers.Layer):
     def split_gates(self, tensor):
         """Splits `(..., gates * units)` into one `(..., units)` tensor per gate, in gate order."""
         return ops.split(tensor, len(self.gate_names), axis=-1)
+
+    # ----------------------------------------------------------------------------------------------
+    # What a fused loop may run instead of `step`.
+
+    def fused_recurrence(self):
+        """A `FusedRecurrence` naming the program that computes this cell's `step`, or None.
+
+        A cell class that defines this method promises that the named program computes exactly
+        its `step` (as it is when the class is defined; see `fused_recurrence_relies_on`) for
+        every configuration in which this method returns a description. Called on a built cell.
+        The base class has no program.
+        """
+        return None
+
+    def fused_recurrence_blocker(self):
+        """Why `fused_recurrence()` returns None: a short sentence, or None when it does not."""
+        if type(self).fused_recurrence is RecurrentCell.fused_recurrence:
+            return f"{type(self).__name__} declares no fused program (`fused_recurrence`)"
+        return None
+
+    def describe_fused_recurrence(self, program, parameters=()):
+        """The `FusedRecurrence` of `program` over this cell's kernels, input bias and `parameters`."""
+        return FusedRecurrence(
+            program=program,
+            input_kernel=self.kernel,
+            input_bias=self.input_bias() if self.use_bias else None,
+            recurrent_kernel=self.recurrent_kernel,
+            parameters=tuple(parameters),
+        )
+
+    def activation_and_dtype_blocker(self, gated=True):
+        """The blockers the stock programs share: they compute tanh (and, when `gated`, sigmoid
+        gates) in float32 or float64, with weights in the compute dtype."""
+        name = type(self).__name__
+        if self.activation is not keras.activations.tanh:
+            return (
+                f"{name} has activation={keras.activations.serialize(self.activation)!r}; "
+                "the fused programs compute tanh"
+            )
+        if gated and self.recurrent_activation is not keras.activations.sigmoid:
+            activation = keras.activations.serialize(self.recurrent_activation)
+            return (
+                f"{name} has recurrent_activation={activation!r}; the fused programs compute "
+                "sigmoid"
+            )
+        if self.compute_dtype not in ("float32", "float64"):
+            return f"{name} computes in {self.compute_dtype}; the fused programs need float32/64"
+        if self.compute_dtype != self.variable_dtype:
+            return (
+                f"{name} computes in {self.compute_dtype} with {self.variable_dtype} weights; "
+                "the fused programs need one dtype"
+            )
+        return None
 
     # ----------------------------------------------------------------------------------------------
 

@@ -51,6 +51,14 @@ class SimpleRNNCell(RecurrentCell):
         h = self.activation(projected_inputs + ops.matmul(h_prev, self.recurrent_kernel))
         return h, [h]
 
+    def fused_recurrence_blocker(self):
+        return self.activation_and_dtype_blocker(gated=False)
+
+    def fused_recurrence(self):
+        if self.fused_recurrence_blocker() is not None:
+            return None
+        return self.describe_fused_recurrence("simple_rnn")
+
     def get_config(self):
         config = super().get_config()
         del config["recurrent_activation"]

@@ -1,8 +1,13 @@
 """The TensorFlow fast path of nlpkit's sequence layers: XLA loops, a hand-written backward pass.
 
-`nlpkit.layers.Recurrent.inner_loop` runs any cell with `keras.ops.scan` (the reference, on every
-Keras backend). On the TensorFlow backend, for the cells that have a program here (`program_for`),
-it calls `run` instead, which computes the same outputs, states and gradients faster:
+This module knows programs, not cells: `run` takes a program's name (a key of `PROGRAMS`, such as
+"lstm" or "gru_reset_after"), tensors (inputs, kernels, bias, the program's extra parameters,
+states, masks) and plain options, and imports nothing from nlpkit's cell modules. A cell that a
+program computes says so itself (`RecurrentCell.fused_recurrence` returns the program's name and
+the tensors), and `nlpkit.layers.Recurrent` decides when to use it (on the TensorFlow backend,
+only while the cell's methods are the ones its class vouched for; otherwise, and on every other
+backend, it runs the reference: `keras.ops.scan` over the cell's `step`). `run` computes the same
+outputs, states and gradients as the reference, faster:
 
 1. Time-major layout throughout, and the input half of every gate, `x_t W + b`, for all steps in
    one matmul (with the bias fused) before the loop.
@@ -22,10 +27,10 @@ it calls `run` instead, which computes the same outputs, states and gradients fa
    tanh(z) = 2 sigmoid(2z) - 1 for the candidate block, and every sigmoid is computed as
    0.5 tanh(z / 2) + 0.5 (`_sigmoid`), which XLA's CPU code runs faster than its logistic.
 
-A program is a cell's formula split around the recurrent matmul (`forward`), its derivative
+A program is a formula split around the recurrent matmul (`forward`), its derivative
 (`backward`) and the gradients of its extra weights (`parameter_gradients`). The formulas are
-those of the cells' `step` methods; tests/layers/test_tensorflow_recurrence.py checks that both
-paths give the same outputs, states and gradients.
+those of the stock cells' `step` methods; tests/layers/test_tensorflow_recurrence.py checks that
+both paths give the same outputs, states and gradients.
 
 XLA compiles the loops once per input shape (a few tenths of a second): pad batches to a few
 fixed lengths (bucketing) rather than to every batch's own maximum. Eager calls run the same
@@ -40,7 +45,6 @@ import collections
 import functools
 import os
 
-import keras
 import tensorflow as tf
 
 # Static facts a loop is traced for; one compiled function per distinct value.
@@ -73,11 +77,13 @@ def _block_scale(blocks, dtype):
     return tf.concat([tf.fill(shape, tf.constant(factor, dtype)) for shape, factor in blocks], 0)
 
 
-# A program is a class with one instance:
+# A program is a class with one instance (in `PROGRAMS`); it computes tanh and sigmoid, whatever
+# the name says about the gates:
 #   saved_widths: widths, in units, of the tensors `forward` saves for `backward`;
-#   state_count: the cell's number of states (h first);
+#   state_count: the number of states (h first);
 #   prefetch_projected, distinct_recurrent_gradient: optional flags (see their uses);
-#   parameters(cell): the cell's weights besides the kernels (e.g. peepholes);
+#   parameters: the weights besides the kernels and input bias (e.g. peepholes), in the order
+#       its docstring gives, passed to `run` and on to every method below;
 #   forward(projected_t, recurrent_t, states, parameters) -> (new_states, saved), with
 #       recurrent_t = h_{t-1} U (dropout applied);
 #   backward(d_new_states, saved, new_states, states, parameters)
@@ -86,13 +92,10 @@ def _block_scale(blocks, dtype):
 
 
 class LSTMProgram:
-    """`LSTMCell`: gates i, f, c~, o; states h, C."""
+    """"lstm": gates i, f, c~, o; states h, C; no parameters."""
 
     saved_widths = (4,)
     state_count = 2
-
-    def parameters(self, cell):
-        return []
 
     def _scale(self, units, dtype):
         return _block_scale([((2 * units,), 1.0), ((units,), 2.0), ((units,), 1.0)], dtype)
@@ -131,7 +134,7 @@ class LSTMProgram:
 
 
 class CoupledLSTMProgram(LSTMProgram):
-    """`CoupledLSTMCell`: gates f, c~, o with i = 1 - f; states h, C."""
+    """"coupled_lstm": gates f, c~, o with i = 1 - f; states h, C; no parameters."""
 
     saved_widths = (3,)
 
@@ -164,7 +167,7 @@ class CoupledLSTMProgram(LSTMProgram):
 
 
 class NoForgetGateLSTMProgram(LSTMProgram):
-    """`NoForgetGateLSTMCell`: gates i, c~, o; C_t = C_{t-1} + i * C~; states h, C."""
+    """"no_forget_gate_lstm": gates i, c~, o; C_t = C_{t-1} + i * C~; states h, C."""
 
     saved_widths = (3,)
 
@@ -196,13 +199,13 @@ class NoForgetGateLSTMProgram(LSTMProgram):
 
 
 class PeepholeLSTMProgram(LSTMProgram):
-    """`PeepholeLSTMCell`: LSTM whose i and f gates see C_{t-1} and whose o gate sees C_t."""
+    """"peephole_lstm": LSTM whose i and f gates see C_{t-1} and whose o gate sees C_t.
+
+    Parameters: the peephole vectors p_i, p_f, p_o, each `(units,)`.
+    """
 
     saved_widths = (4,)
     prefetch_projected = True
-
-    def parameters(self, cell):
-        return [cell.peephole_i, cell.peephole_f, cell.peephole_o]
 
     def forward(self, projected, recurrent, states, parameters):
         _, c_prev = states
@@ -249,13 +252,10 @@ class PeepholeLSTMProgram(LSTMProgram):
 
 
 class SimpleRNNProgram:
-    """`SimpleRNNCell` with tanh: h_t = tanh(x_t W + h_{t-1} U + b)."""
+    """"simple_rnn": h_t = tanh(x_t W + h_{t-1} U + b); no parameters."""
 
     saved_widths = ()
     state_count = 1
-
-    def parameters(self, cell):
-        return []
 
     def forward(self, projected, recurrent, states, parameters):
         h = tf.tanh(projected + recurrent)
@@ -271,7 +271,10 @@ class SimpleRNNProgram:
 
 
 class GRUProgram:
-    """`GRUCell(reset_after=True)`: gates z, r, h~; the recurrent half has its own bias."""
+    """"gru_reset_after": Keras' GRU with `reset_after=True`, gates z, r, h~.
+
+    Parameters: the recurrent half's own bias b', `(3 * units,)`, or none without a bias.
+    """
 
     saved_widths = (4,)
     state_count = 1
@@ -279,9 +282,6 @@ class GRUProgram:
     # multiplies the recurrent candidate block), so the backward loop keeps both.
     distinct_recurrent_gradient = True
     prefetch_projected = True
-
-    def parameters(self, cell):
-        return [cell.bias[1]] if cell.use_bias else []
 
     def forward(self, projected, recurrent, states, parameters):
         (h_prev,) = states
@@ -312,41 +312,14 @@ class GRUProgram:
         return [tf.reduce_sum(d_recurrent, axis=[0, 1])]
 
 
-def program_for(cell):
-    """The program that computes `cell`'s step, or None when the reference loop must run it.
-
-    Only the exact classes below qualify (a subclass may change the formula), with their default
-    activations and a float32/float64 compute dtype equal to the weights' dtype.
-    """
-    from nlpkit.layers import coupled_lstm, gru, lstm, no_forget_gate_lstm, peephole_lstm
-    from nlpkit.layers import simple_rnn
-
-    programs = {
-        lstm.LSTMCell: (LSTMProgram, True),
-        peephole_lstm.PeepholeLSTMCell: (PeepholeLSTMProgram, True),
-        coupled_lstm.CoupledLSTMCell: (CoupledLSTMProgram, True),
-        no_forget_gate_lstm.NoForgetGateLSTMCell: (NoForgetGateLSTMProgram, True),
-        gru.GRUCell: (GRUProgram, True),
-        simple_rnn.SimpleRNNCell: (SimpleRNNProgram, False),
-    }
-    if type(cell) not in programs:
-        return None
-    program_class, gated = programs[type(cell)]
-    if cell.activation is not keras.activations.tanh:
-        return None
-    if gated and cell.recurrent_activation is not keras.activations.sigmoid:
-        return None
-    if isinstance(cell, gru.GRUCell) and not cell.reset_after:
-        return None
-    dtype = cell.compute_dtype
-    if dtype not in ("float32", "float64") or dtype != cell.variable_dtype:
-        return None
-    return _programs(program_class)
-
-
-@functools.lru_cache(maxsize=None)
-def _programs(program_class):
-    return program_class()
+PROGRAMS = {
+    "lstm": LSTMProgram(),
+    "coupled_lstm": CoupledLSTMProgram(),
+    "no_forget_gate_lstm": NoForgetGateLSTMProgram(),
+    "peephole_lstm": PeepholeLSTMProgram(),
+    "gru_reset_after": GRUProgram(),
+    "simple_rnn": SimpleRNNProgram(),
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -611,32 +584,60 @@ def project(inputs, kernel, bias):
     return projected
 
 
-def run(layer, sequences, initial_states, mask, recurrent_mask, training=False):
-    """`Recurrent.inner_loop` for a cell with a program: `(last_output, outputs, states)`.
+def run(
+    program_name,
+    sequences,
+    initial_states,
+    *,
+    input_kernel,
+    input_bias,
+    recurrent_kernel,
+    parameters=(),
+    mask=None,
+    recurrent_mask=None,
+    go_backwards=False,
+    return_sequences=False,
+    zero_output_for_mask=False,
+    training=False,
+):
+    """Runs the program `program_name` over a sequence: `(last_output, outputs, states)`.
+
+    Keras' `RNN.inner_loop` contract: `outputs` is `(batch, time, units)` in processing order
+    with `return_sequences`, else `last_output` again.
 
     Args:
-        layer: the `nlpkit.layers.Recurrent` (its `cell`, `go_backwards`, `return_sequences`,
-            `zero_output_for_mask`).
+        program_name: a key of `PROGRAMS`.
         sequences: `(batch, time, features)`, input dropout already applied.
-        initial_states: list of `(batch, units)`.
-        mask: optional boolean `(batch, time)`.
-        recurrent_mask: optional `(batch, units)` recurrent dropout mask.
+        initial_states: list of `(batch, units)`, h first.
+        input_kernel: `W`, `(features, gates * units)`.
+        input_bias: the bias added to `x W`, or None.
+        recurrent_kernel: `U`, `(units, gates * units)`.
+        parameters: the program's other weights (see its docstring).
+        mask: optional boolean `(batch, time)`, Keras' masking semantics.
+        recurrent_mask: optional `(batch, units)` recurrent dropout mask, multiplying h_{t-1}
+            before the recurrent matmul at every step.
+        go_backwards: process the sequence from its last step to its first.
+        return_sequences: whether to return the outputs of every step.
+        zero_output_for_mask: masked steps output zeros instead of the previous output.
         training: whether the forward pass keeps what the backward pass needs (when False and a
             gradient is asked for anyway, the backward pass recomputes it).
     """
-    cell = layer.cell
-    program = program_for(cell)
+    if program_name not in PROGRAMS:
+        raise ValueError(
+            f"No fused program named {program_name!r}; the programs are {sorted(PROGRAMS)}."
+        )
+    program = PROGRAMS[program_name]
     settings = LoopSettings(
         has_mask=mask is not None,
         has_recurrent_mask=recurrent_mask is not None,
-        zero_output_for_mask=bool(layer.zero_output_for_mask),
-        return_sequences=bool(layer.return_sequences),
+        zero_output_for_mask=bool(zero_output_for_mask),
+        return_sequences=bool(return_sequences),
         save=bool(training),
     )
-    input_kernel = tf.convert_to_tensor(cell.kernel)
-    input_bias = tf.convert_to_tensor(cell.input_bias()) if cell.use_bias else None
-    recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
-    parameters = [tf.convert_to_tensor(p) for p in program.parameters(cell)]
+    input_kernel = tf.convert_to_tensor(input_kernel)
+    input_bias = None if input_bias is None else tf.convert_to_tensor(input_bias)
+    recurrent_kernel = tf.convert_to_tensor(recurrent_kernel)
+    parameters = [tf.convert_to_tensor(p) for p in parameters]
     initial_states = [tf.convert_to_tensor(s) for s in initial_states]
     portable = _writing_saved_model()
     chains = 1 if portable else chain_count(sequences.shape[0])
@@ -645,7 +646,7 @@ def run(layer, sequences, initial_states, mask, recurrent_mask, training=False):
     if mask is not None:
         # shape: (time, batch, 1)
         mask = tf.cast(tf.transpose(mask), tf.bool)[:, :, None]
-    if layer.go_backwards:
+    if go_backwards:
         sequences = tf.reverse(sequences, [0])
         mask = None if mask is None else tf.reverse(mask, [0])
     # Each chain's inputs come out of one split op, so that TensorFlow's executor finds all the

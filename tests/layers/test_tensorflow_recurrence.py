@@ -1,13 +1,13 @@
 """The TensorFlow fast path (`nlpkit.layers.tensorflow_recurrence`) against the reference loop.
 
-The reference is the same layer with the fast path switched off (`program_for` returning None),
-i.e. `keras.ops.scan` over the cell's `step`, which tests/layers/test_recurrent.py checks against
-NumPy. Both must give the same outputs, states and gradients (inputs, initial states, every
+The reference is the same layer with the fast path switched off (`reference_loop`), i.e.
+`keras.ops.scan` over the cell's `step`, which tests/layers/test_recurrent.py checks against NumPy. Both must give the same outputs, states and gradients (inputs, initial states, every
 weight) to 1e-5: eagerly (the loops without XLA), inside `tf.function` (XLA, the batch split into
 parallel chains) and with gradients asked for outside training (the backward pass recomputes the
 gates).
 """
 
+import ast
 import contextlib
 
 import keras
@@ -62,9 +62,12 @@ def make_layer(kind, batch_size=None, **kwargs):
 
 @contextlib.contextmanager
 def reference_loop():
-    """The layers run `keras.ops.scan` over `cell.step` inside this block."""
+    """The layers run `keras.ops.scan` over `cell.step` inside this block (the layers of a test
+    are built before it, and Bidirectional copies them, so this switches every layer at once)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tensorflow_recurrence, "program_for", lambda cell: None)
+        patch.setattr(
+            layers.Recurrent, "fast_path_unavailable_reason", lambda self: "reference_loop()"
+        )
         yield
 
 
@@ -163,8 +166,12 @@ def case(kind, setting_name):
 )
 def test_fast_path_equals_reference_eagerly(kind, setting_name):
     layer, inputs, mask, initial_state, training = case(kind, setting_name)
-    assert tensorflow_recurrence.program_for(layer.cell) is not None
+    assert layer.fast_path_unavailable_reason() is None
+    with chains(2):
+        results_and_gradients(layer, inputs, mask, list(initial_state), training, False)
+    assert layer.last_path == "fused"
     assert_paths_agree(layer, inputs, mask, initial_state, training=training)
+    assert layer.last_path == "reference"
 
 
 @pytest.mark.parametrize(
@@ -282,20 +289,45 @@ def test_training_with_fit_decreases_the_loss_like_the_reference():
 def test_cells_without_a_program_use_the_reference_loop(make):
     layer = make()
     layer(np.zeros((2, 3, FEATURES), "float32"))
-    assert tensorflow_recurrence.program_for(layer.cell) is None
+    assert layer.cell.fused_recurrence() is None
+    assert layer.fast_path_unavailable_reason() is not None
+    assert layer.last_path == "reference"
 
 
-def test_a_subclass_of_a_cell_uses_the_reference_loop():
-    """A subclass may change the formula, so only the exact classes get a program."""
+def test_a_subclass_overriding_step_uses_the_reference_loop():
+    """The stock program computes LSTMCell.step, not the subclass's."""
 
     class DoubledLSTMCell(layers.LSTMCell):
         def step(self, projected_inputs, states, recurrent_dropout_mask=None):
-            h, (_, c) = super().step(projected_inputs, states, recurrent_dropout_mask)
-            return 2.0 * h, [2.0 * h, c]
+            h, new_states = super().step(projected_inputs, states, recurrent_dropout_mask)
+            return 2.0 * h, new_states
 
-    cell = DoubledLSTMCell(UNITS)
-    cell.build((None, FEATURES))
-    assert tensorflow_recurrence.program_for(cell) is None
+    stock = layers.Recurrent(cell=layers.LSTMCell(UNITS))
+    doubled = layers.Recurrent(cell=DoubledLSTMCell(UNITS))
+    inputs = np.random.default_rng(3).normal(size=(2, 3, FEATURES)).astype("float32")
+    stock(inputs), doubled(inputs)
+    doubled.set_weights(stock.get_weights())
+    np.testing.assert_allclose(doubled(inputs).numpy(), 2.0 * stock(inputs).numpy(), atol=1e-6)
+    assert (stock.last_path, doubled.last_path) == ("fused", "reference")
+    assert "DoubledLSTMCell overrides `step`" in doubled.fast_path_unavailable_reason()
+
+
+def test_the_fused_loop_knows_no_cells():
+    """The programs are keyed by plain names and the module imports nothing from the cells."""
+    tree = ast.parse(open(tensorflow_recurrence.__file__).read())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not [name for name in imported if name.startswith("nlpkit")]
+    assert set(tensorflow_recurrence.PROGRAMS) == {
+        "lstm", "coupled_lstm", "no_forget_gate_lstm", "peephole_lstm", "gru_reset_after",
+        "simple_rnn",
+    }
+    with pytest.raises(ValueError, match="No fused program named 'lstm2'"):
+        tensorflow_recurrence.run(
+            "lstm2", tf.zeros((1, 2, 3)), [tf.zeros((1, 4))], input_kernel=tf.zeros((3, 16)),
+            input_bias=None, recurrent_kernel=tf.zeros((4, 16)),
+        )
 
 
 def test_exported_saved_model_has_no_xla_functions(tmp_path):
