@@ -1,4 +1,5 @@
-"""Command-line flags that every recipe shares, and the run config they produce.
+"""Command-line flags that every recipe shares, options dataclasses as flags, and run configs.
+May import `nlpkit.training` and `nlpkit.atomic_files`; never a task or `nlpkit.export`.
 
 A recipe adds its own flags next to these:
 

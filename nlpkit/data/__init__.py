@@ -1,4 +1,5 @@
 """Dataset readers, seeded splits and the shared tf.data pipeline.
+Imports no other nlpkit package (text, training, export and tasks build on it).
 
 Readers return plain Python/NumPy containers (`LabelledTexts`, `TaggedSentences`,
 `SentencePairs`) with `to_dataset()` for tf.data; malformed files raise `DataFormatError`

@@ -1,4 +1,5 @@
 """In-graph text processing: tokenizer layers and vocabularies.
+May import `nlpkit.data` (its `DataFormatError`); never training, export, tasks or cli.
 
 Tokenizer layers turn a batch of raw strings into token ids inside the TensorFlow graph, so an
 exported model takes sentences. Vocabularies reserve ids 0 `[PAD]`, 1 `[UNK]`, 2 `[BOS]`,

@@ -1,4 +1,4 @@
-"""nlpkit.classification: data discovery, tokenized examples, and the scores recipes report."""
+"""nlpkit.tasks.classification.data: data discovery, splits, tokenizers and tokenized examples."""
 
 import numpy as np
 import pytest
