@@ -216,3 +216,28 @@ def test_parse_overrides_errors_exit_with_2_naming_the_option(spec, found, capsy
 def test_per_model_training_flags_are_shared_flags():
     dests = {action.dest for action in make_parser()._actions}
     assert cli.PER_MODEL_TRAINING_FLAGS <= dests
+
+
+def test_options_dataclass_becomes_flags_and_back():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        num_layers: int = cli.option(1, flag="--layers", type=cli.positive_int, help="layers")
+        gate: str = cli.option("sigmoid", choices=["sigmoid", "hard"], help="gate")
+        peephole: bool = cli.option(False, help="peepholes")
+        rate: float = cli.option(None, type=cli.rate, default_text="none", help="dropout")
+
+    parser = argparse.ArgumentParser(prog="recipe")
+    cli.add_option_flags(parser, Options, "model")
+    args = parser.parse_args(["--layers", "3", "--peephole", "--rate", "0.25"])
+    assert cli.options_from_args(Options, args) == Options(3, "sigmoid", True, 0.25)
+    assert cli.option_flags(Options)["num_layers"] == "--layers"
+    assert "dropout (default: none)" in " ".join(parser.format_help().split())
+
+    @dataclasses.dataclass
+    class Untyped:
+        width: int = cli.option(None, help="no type to parse it with")
+
+    with pytest.raises(TypeError, match="Untyped.width"):
+        cli.add_option_flags(argparse.ArgumentParser(), Untyped, "model")

@@ -19,10 +19,10 @@ unknown word (id 1), never padding.
 import collections
 import os
 import re
-import tempfile
 
 import numpy as np
 
+from nlpkit.atomic_files import written_atomically
 from nlpkit.data.errors import DataFormatError
 
 PAD_TOKEN = "[PAD]"
@@ -210,18 +210,10 @@ class Vocabulary:
         Backslash, line feed and carriage return inside a token are written as `\\\\`, `\\n`
         and `\\r`; every other character is written as itself.
         """
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
         text = "".join(_escape(token) + "\n" for token in self._tokens)
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".vocab-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
+        with written_atomically(os.fspath(path), prefix=".vocab-", suffix=".tmp") as temporary:
+            with open(temporary, "w", encoding="utf-8", newline="\n") as file:
                 file.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-            raise
 
     @property
     def tokens(self):

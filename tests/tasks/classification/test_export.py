@@ -1,4 +1,4 @@
-"""nlpkit.export.classifier: a real SavedModel with raw text in and named predictions out."""
+"""nlpkit.tasks.classification.export: a real SavedModel with raw text in and named predictions out."""
 
 import json
 import os
