@@ -80,12 +80,11 @@ def train(args, strategy):
     from nlpkit.training import chief_write_dir, train_ensemble
 
     # 1. Data: read, split, learn the vocabulary from the training part only.
-    data_path = args.data or SAMPLE
+    label_names = args.label_names.split(",")
     train_texts, dev_texts = classification.train_dev_split(
-        classification.read_labelled_data(data_path),
-        classification.read_labelled_data(args.dev_data) if args.dev_data else None,
+        classification.read_labelled_data(args.data or SAMPLE, label_names),
+        classification.read_labelled_data(args.dev_data, label_names) if args.dev_data else None,
         folds=args.folds, fold=args.fold, dev_fraction=args.dev_fraction, seed=args.split_seed)
-    label_names = classification.check_label_names(args.label_names, train_texts, data_path)
     tokenizer = classification.fit_tokenizer(
         args.tokenizer, train_texts.texts, args.vocab_size, args.max_length)
     print(f"{len(train_texts)} training and {len(dev_texts)} dev texts, "
@@ -187,7 +186,7 @@ def evaluate(args, strategy):
     from nlpkit.export import load_latest
     from nlpkit.tasks import classification
 
-    data = classification.read_labelled_data(args.data or SAMPLE)
+    data = classification.read_labelled_data(args.data or SAMPLE, args.label_names.split(","))
     serve = load_latest(args.export_dir).signatures["serving_default"]
     probabilities = [serve(text=tf.constant(data.texts[start : start + 256]))["probabilities"]
                      for start in range(0, len(data), 256)]

@@ -49,6 +49,15 @@ class LabelledTexts:
         )
 
 
+def _label_index(label_names):
+    """`{raw label: id}` for declared `label_names`: each name, and each id written as a number
+    (`"0"` is the first name). A name wins over an id that reads the same (`--label-names 1,2,3`
+    for star ratings maps `"1"` to id 0)."""
+    index = {str(i): i for i in range(len(label_names))}
+    index.update({name: i for i, name in enumerate(label_names)})
+    return index
+
+
 def _label_ids(raw_labels, label_names):
     """Maps label strings to ids; label names default to the sorted distinct labels."""
     if label_names is None:
@@ -57,7 +66,9 @@ def _label_ids(raw_labels, label_names):
             label_names = sorted(distinct, key=int)
         else:
             label_names = sorted(distinct)
-    index = {name: i for i, name in enumerate(label_names)}
+        index = {name: i for i, name in enumerate(label_names)}
+    else:
+        index = _label_index(label_names)
     return np.asarray([index[label] for label in raw_labels], dtype=np.int64), list(label_names)
 
 
@@ -65,8 +76,12 @@ def _check_label(reader, number, label, label_names):
     if label == "":
         reader.bad_line(number, "a label", "an empty label")
         return False
-    if label_names is not None and label not in label_names:
-        reader.bad_line(number, f"a label in {list(label_names)}", describe(label))
+    if label_names is not None and label not in _label_index(label_names):
+        reader.bad_line(
+            number,
+            f"a label in {list(label_names)} or a class id 0..{len(label_names) - 1}",
+            describe(label),
+        )
         return False
     return True
 
@@ -96,9 +111,11 @@ def read_labelled_table(
         path: the file.
         text_column, label_column: header names of the two columns used.
         delimiter: field separator; None chooses by file extension.
-        label_names: the allowed labels in id order (e.g. `["0", "1"]`); a row with another
-            label is an error. None accepts any non-empty label and orders the distinct labels
-            numerically when all are integers, else alphabetically.
+        label_names: the class names in id order (e.g. `["negative", "positive"]`); a row's
+            label must be one of them or a class id written as a number (`0` is the first
+            name; a name that reads like an id wins), anything else is an error naming the
+            line. None accepts any non-empty label and orders the distinct labels numerically
+            when all are integers, else alphabetically.
         skip_bad_lines: skip malformed rows and count them in `skipped` instead of raising.
 
     Returns:

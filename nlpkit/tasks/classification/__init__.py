@@ -5,7 +5,6 @@
 """
 
 from nlpkit.tasks.classification.data import (
-    check_label_names,
     fit_tokenizer,
     padded_token_ids,
     read_labelled_data,
@@ -56,7 +55,6 @@ __all__ = [
     "add_data_flags",
     "build_classifier",
     "check_data_flags",
-    "check_label_names",
     "check_labels",
     "classification_report",
     "classifier_archive",

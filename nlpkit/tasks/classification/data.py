@@ -5,6 +5,7 @@ class folders), `train_dev_split` holds out a dev set, `fit_tokenizer` learns a 
 `tokenized_examples` turns texts into the token-id examples `nlpkit.training.train` consumes.
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -20,7 +21,7 @@ from nlpkit.data import (
 LINE_FILE_SUFFIXES = (".pos", ".neg")
 
 
-def read_labelled_data(path, skip_bad_lines=False):
+def read_labelled_data(path, label_names=None, skip_bad_lines=False):
     """Reads labelled texts from `path`, choosing the reader by what `path` is.
 
     - a `.tsv` / `.csv` file with a header `sentence<TAB>label` (GLUE SST-2) or any table with
@@ -30,14 +31,33 @@ def read_labelled_data(path, skip_bad_lines=False):
     - a folder of class folders with one text per file (IMDB: `train/pos/*.txt`,
       `train/neg/*.txt`); give the folder that holds `pos/` and `neg/`.
 
+    Args:
+        path: the file or folder.
+        label_names: the class names in id order (`--label-names`), or None to take the
+            labels found. A table's labels must be these names or class ids written as numbers
+            (`0` is the first name); files and folders name their classes themselves (`neg` <
+            `pos`), which must be as many as `label_names`. The result carries `label_names`.
+        skip_bad_lines: skip malformed table rows (counted in `skipped`) instead of raising.
+
     Raises:
         FileNotFoundError: `path` does not exist.
-        DataFormatError: the content is malformed (the message names the file and line).
+        DataFormatError: the content is malformed or a label is not one of `label_names` (the
+            message names the file and line).
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file or folder")
+    texts = _read_any(path, label_names, skip_bad_lines)
+    if label_names is None:
+        return texts
+    if len(texts.label_names) != len(label_names):
+        raise DataFormatError(path, None, f"{len(label_names)} classes ({', '.join(label_names)})",
+                              f"{len(texts.label_names)}: {texts.label_names}")
+    return dataclasses.replace(texts, label_names=list(label_names))
+
+
+def _read_any(path, label_names, skip_bad_lines):
     if os.path.isfile(path):
-        return _read_table(path, skip_bad_lines)
+        return _read_table(path, label_names, skip_bad_lines)
     names = sorted(os.listdir(path))
     line_files = {
         suffix[1:]: os.path.join(path, name)
@@ -59,12 +79,13 @@ def read_labelled_data(path, skip_bad_lines=False):
     )
 
 
-def _read_table(path, skip_bad_lines):
+def _read_table(path, label_names, skip_bad_lines):
     with open(path, "rb") as handle:
         header = handle.readline().decode("utf-8", errors="replace").strip().lower()
     text_column = "text" if "text" in header.replace(",", "\t").split("\t") else "sentence"
     return read_labelled_table(
-        path, text_column=text_column, label_column="label", skip_bad_lines=skip_bad_lines
+        path, text_column=text_column, label_column="label", label_names=label_names,
+        skip_bad_lines=skip_bad_lines,
     )
 
 
@@ -124,15 +145,3 @@ def padded_token_ids(texts, tokenizer, batch_size=1024):
         padded[index, : len(row)] = row
     return padded
 
-
-def check_label_names(label_names, texts, path):
-    """`label_names` (the comma-separated `--label-names`) as a list, one per label of `texts`.
-
-    Raises:
-        DataFormatError: naming `path`, when the data has a different number of labels.
-    """
-    names = label_names.split(",")
-    if len(names) != len(texts.label_names):
-        raise DataFormatError(path, None, f"{len(names)} labels (--label-names {label_names})",
-                              texts.label_names)
-    return names

@@ -94,7 +94,19 @@ def test_fit_tokenizer_learns_its_vocabulary_from_the_texts():
 
 
 
-def test_label_names_must_match_the_datas_labels():
-    assert classification.check_label_names("bad,good", labelled(4), "data.tsv") == ["bad", "good"]
-    with pytest.raises(DataFormatError, match=r"data\.tsv.*3 labels \(--label-names a,b,c\)"):
-        classification.check_label_names("a,b,c", labelled(4), "data.tsv")
+def test_labels_are_checked_by_value_against_the_label_names(tmp_path):
+    table = write(tmp_path / "data.tsv", "sentence\tlabel\nfine\t1\nbad\tnegative\nok\t0\n")
+    data = classification.read_labelled_data(table, ["negative", "positive"])
+    assert data.labels.tolist() == [1, 0, 0] and data.label_names == ["negative", "positive"]
+    for label, line in (("7", 3), ("maybe", 2)):
+        write(table, f"sentence\tlabel\nfine\t1\nodd\t{label}\n" if line == 3 else
+              f"sentence\tlabel\nodd\t{label}\n")
+        with pytest.raises(DataFormatError, match=rf"data\.tsv.*line {line}.*{label}"):
+            classification.read_labelled_data(table, ["negative", "positive"])
+    folder = tmp_path / "mr"
+    folder.mkdir()
+    write(folder / "rt.pos", "good\n")
+    write(folder / "rt.neg", "bad\n")
+    assert classification.read_labelled_data(folder, ["no", "yes"]).label_names == ["no", "yes"]
+    with pytest.raises(DataFormatError, match=r"3 classes \(a, b, c\)"):
+        classification.read_labelled_data(folder, ["a", "b", "c"])
