@@ -1,7 +1,5 @@
-"""Training for every task: one loop (`train`) over tf.distribute strategies, resumable, with callbacks.
-
-Imports only TensorFlow, Keras, `nlpkit.data` and `nlpkit.atomic_files`: nothing from nlpkit.tasks,
-nlpkit.layers or recipes, so any task can train through it.
+"""Training for every task: `train`, one resumable loop over all tf.distribute strategies.
+Imports TensorFlow, Keras, nlpkit.data and nlpkit.atomic_files only: no tasks, layers or recipes.
 """
 
 from nlpkit.training.batching import batch_examples, count_batches

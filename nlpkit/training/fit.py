@@ -1,4 +1,10 @@
-"""One place that builds, compiles and fits a model under a `tf.distribute` strategy.
+"""`train`: builds and compiles a model under a `tf.distribute` strategy and runs the one loop.
+
+Whatever the strategy, training runs in `nlpkit.training.loop.run_training` (one data order, one
+backup format, Keras' own callbacks); `TrainingConfig.training_loop` only picks the step it calls
+per batch (`nlpkit.training.steps`): Keras' train step, or the step that sums the gradients over
+all replicas before clipping them, which multi-worker training and clipping over several
+replicas need.
 
 Batch size semantics: `TrainingConfig.batch_size` is the *global* batch, the number of examples
 that make one optimizer step, whatever the number of replicas. `train` batches the examples with it
@@ -25,14 +31,12 @@ import contextlib
 import dataclasses
 import math
 import os
-import shutil
 
 import keras
 import tensorflow as tf
 
 from nlpkit.training.batching import batch_examples, count_batches
-from nlpkit.training.callbacks import training_callbacks
-from nlpkit.training.custom_loop import BACKUP_STATE_FILE, train_with_custom_loop
+from nlpkit.training.loop import run_training
 from nlpkit.training.strategy import chief_write_dir, is_chief, make_strategy
 
 OPTIMIZERS = {
@@ -58,30 +62,33 @@ class TrainingConfig:
             (linear decay to 0 over the whole run).
         optimizer: one of `OPTIMIZERS`.
         clipnorm: if set, gradients are clipped so that their global norm (over all weights
-            together, and over all replicas) is at most this (Keras' `global_clipnorm` on one
-            replica; the custom loop clips the summed gradient with several).
+            together, and over all replicas) is at most this (Keras' `global_clipnorm` with the
+            Keras step; the summed step clips the gradient summed over the replicas).
         mixed_precision: `None`, `"mixed_float16"` (GPUs) or `"mixed_bfloat16"` (CPUs, TPUs,
             recent GPUs). The model is built under this Keras dtype policy; `mixed_float16` gets
             loss scaling from Keras automatically. Keep the model's last layer in float32.
         jit_compile: `"auto"` (Keras' choice: XLA on GPUs without tf.distribute), `True` or
             `False`.
         run_dir: where checkpoints, TensorBoard logs and the resume backup go.
-        seed: shuffling seed of the training data; full repeatability also needs
-            `enable_repeatable_runs(seed)` at program start.
+        seed: shuffling seed of the training data: epoch `e` is shuffled with `seed + e`
+            (`None`: a seed drawn once per run, kept in the backup); full repeatability also
+            needs `enable_repeatable_runs(seed)` at program start.
         monitor: dev metric for early stopping, e.g. `"val_accuracy"`; `None` disables it.
         monitor_mode: `"max"` if larger `monitor` is better, else `"min"`.
         patience: epochs without improvement of `monitor` before stopping.
         shuffle_buffer: size of the shuffle buffer for the training examples.
         verbose: verbosity on the chief (`"auto"`, 0, 1 = progress bar, 2 = one line per
             epoch); other workers are silent.
-        training_loop: `"fit"` (Keras' `model.fit`), `"custom"` (the `strategy.run` loop of
-            `nlpkit.training.custom_loop`) or `"auto"`: the custom loop under
-            `MultiWorkerMirroredStrategy` (where `fit` fails) and when `clipnorm` is set with
-            several replicas (where Keras clips each replica's share instead of the sum),
-            otherwise `fit`.
-        backup_steps: custom loop only: besides the backup at the end of every epoch, back up
-            every this many steps, so that a killed run loses at most that many steps; `None`
-            backs up once per epoch.
+        training_loop: which step the one training loop takes per batch (the loop, its data
+            order, backups and callbacks are the same for all): `"fit"` (Keras' own train step,
+            `model.train_step`, as `model.fit` runs it), `"custom"` (`SummedStep` of
+            `nlpkit.training.steps`: its own `strategy.run`, gradients summed over all replicas
+            and then clipped) or `"auto"`: the summed step under `MultiWorkerMirroredStrategy`
+            (where Keras' cannot run) and when `clipnorm` is set with several replicas (where
+            Keras clips each replica's share instead of the sum), otherwise Keras' step.
+        backup_steps: besides the backup at the end of every epoch, back up every this many
+            steps, so that a killed run loses at most that many steps; `None` backs up once per
+            epoch.
         weight_decay: if set, decoupled weight decay (Loshchilov & Hutter): before every update
             each trainable weight `w` becomes `w - learning_rate * weight_decay * w`, for every
             optimizer (with `"adam"` this is AdamW). `None` uses the optimizer's own default
@@ -89,8 +96,8 @@ class TrainingConfig:
         ema_momentum: if set (0 < m < 1), the optimizer keeps an exponential moving average of
             the trainable weights, `average = m * average + (1 - m) * weights` after every step
             (Polyak averaging), and the averaged weights are the ones evaluated on the dev set,
-            checkpointed, kept by early stopping and returned. `model.fit` only; `None` (the
-            default) trains without averaging.
+            checkpointed, kept by early stopping and returned. `None` (the default) trains
+            without averaging.
     """
 
     epochs: int = 10
@@ -234,11 +241,13 @@ def _dtype_policy(name):
 
 
 def uses_custom_loop(config, strategy):
-    """Whether `train` trains with the `strategy.run` loop rather than `model.fit`.
+    """Whether `train` trains with the summed `strategy.run` step rather than Keras' train step.
+
+    (The name is historical: both steps run in the same loop.)
 
     Raises:
         NotImplementedError: `config.training_loop == "fit"` under `MultiWorkerMirroredStrategy`.
-        ValueError: a setting the chosen loop does not support.
+        ValueError: a setting the chosen step does not support.
     """
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     if config.training_loop == "auto":
@@ -248,28 +257,17 @@ def uses_custom_loop(config, strategy):
     else:
         custom = config.training_loop == "custom"
     if multi_worker and not custom:
-        # Keras 3's fit() reduces the first batch across workers before training and fails
-        # there (keras-team/keras#20585, tensorflow/tensorflow#72388).
+        # Keras' train function reduces its logs with strategy.reduce(..., axis=0), which fails
+        # on scalars under this strategy (and fit() fails before that: keras-team/keras#20585).
         raise NotImplementedError(
-            "model.fit cannot train under MultiWorkerMirroredStrategy (keras-team/keras#20585); "
-            "use training_loop 'auto' or 'custom'"
+            "Keras' train step cannot run under MultiWorkerMirroredStrategy "
+            "(keras-team/keras#20585); use training_loop 'auto' or 'custom'"
         )
     if custom and config.jit_compile is True:
         raise ValueError(
-            "jit_compile=True (--jit-compile on) is not available with the strategy.run training "
-            "loop, which multi-worker training and clipping over several replicas use; use "
+            "jit_compile=True (--jit-compile on) is not available with the summed strategy.run "
+            "step, which multi-worker training and clipping over several replicas use; use "
             "'auto' or off"
-        )
-    if custom and config.ema_momentum is not None:
-        raise ValueError(
-            "ema_momentum (--ema-momentum) needs model.fit; the strategy.run training loop, which "
-            "multi-worker training and clipping over several replicas use, does not evaluate or "
-            "keep the averaged weights"
-        )
-    if not custom and config.backup_steps is not None:
-        raise ValueError(
-            "backup_steps needs the strategy.run training loop (training_loop='custom'); "
-            "model.fit backs up once per epoch"
         )
     return custom
 
@@ -288,21 +286,21 @@ def train(
 ):
     """Builds the model under `strategy`, compiles it and trains it with the standard callbacks.
 
-    Training runs in `model.fit`, or in the `strategy.run` loop of `nlpkit.training.custom_loop`
-    under `MultiWorkerMirroredStrategy` and when clipping over several replicas (see
-    `TrainingConfig.training_loop`). Running `train` again with the same `config.run_dir` after an
-    interruption resumes from the last backup (see `training_callbacks` and `custom_loop`).
+    Training runs in `nlpkit.training.loop.run_training` with Keras' train step, or with the
+    summed `strategy.run` step under `MultiWorkerMirroredStrategy` and when clipping over several
+    replicas (see `TrainingConfig.training_loop`). Running `train` again with the same
+    `config.run_dir` after an interruption resumes from the last backup, at the step after it.
 
     Args:
         build_model: a callable returning a new, uncompiled `keras.Model` that maps a batch of
             features to predictions; called inside `strategy.scope()` and the dtype policy.
-        train_data: a finite `tf.data.Dataset` of *unbatched* `(features, label)` examples;
-            `train` shuffles it and batches it with the global batch size (padding
-            variable-length features with 0).
+        train_data: a finite `tf.data.Dataset` of *unbatched* `(features, label)` (or
+            `(features, label, sample_weight)`) examples; `train` shuffles it and batches it
+            with the global batch size (padding variable-length features with 0).
         config: a `TrainingConfig`.
         loss: a Keras loss (name or object) for `compile`.
         metrics: Keras metrics for `compile`; on the dev set they appear as `val_<name>`.
-        dev_data: optional unbatched `(features, label)` dataset evaluated after every epoch.
+        dev_data: optional unbatched dev examples evaluated after every epoch.
         strategy: a `tf.distribute.Strategy`; `None` uses `make_strategy("auto")`.
         callbacks: extra callbacks, run after the standard ones.
         chief: whether this process writes checkpoints, logs and backups; `None` asks
@@ -313,12 +311,12 @@ def train(
 
     Raises:
         NotImplementedError: `config.training_loop == "fit"` under `MultiWorkerMirroredStrategy`.
-        ValueError: the global batch size does not split evenly among the replicas, or a
-            setting the chosen training loop does not support.
+        ValueError: the global batch size does not split evenly among the replicas, a setting
+            the chosen step does not support, or a backup from other data.
         FloatingPointError: the loss became NaN or infinite (training was stopped).
     """
     strategy = make_strategy("auto") if strategy is None else strategy
-    custom_loop = uses_custom_loop(config, strategy)
+    summed_step = uses_custom_loop(config, strategy)
     chief = is_chief() if chief is None else chief
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -326,59 +324,41 @@ def train(
             f"the global batch size {config.batch_size} does not split evenly among "
             f"{replicas} replicas; use a multiple of {replicas}"
         )
-    train_batches = batch_examples(
-        train_data,
-        config.batch_size,
-        shuffle=True,
-        seed=config.seed,
-        shuffle_buffer=config.shuffle_buffer,
-    )
-    steps_per_epoch = count_batches(train_batches)
-    # Known to tf.data from here on: with an unknown length (e.g. after unbatch) Keras' fit warns
-    # that the input "ran out of data" and counts one optimizer step too many per epoch.
-    train_batches = train_batches.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
+    steps_per_epoch = count_batches(batch_examples(train_data, config.batch_size))
 
     with strategy.scope(), _dtype_policy(config.mixed_precision):
         model = build_model()
         if not model.built:
             # Backups can only be restored into a model whose weights exist.
-            features, _ = next(iter(train_batches.take(1)))
-            model(features)
-        # The custom loop clips the gradient summed over all replicas itself; the optimizer
+            model(next(iter(batch_examples(train_data, config.batch_size).take(1)))[0])
+        # The summed step clips the gradient summed over all replicas itself; the optimizer
         # would clip each replica's share.
-        optimizer_config = dataclasses.replace(config, clipnorm=None) if custom_loop else config
+        optimizer_config = dataclasses.replace(config, clipnorm=None) if summed_step else config
         model.compile(
             optimizer=make_optimizer(optimizer_config, steps_per_epoch * config.epochs),
             loss=loss,
             metrics=list(metrics),
-            jit_compile=False if custom_loop else config.jit_compile,
+            jit_compile=False if summed_step else config.jit_compile,
         )
 
     run_dir = str(config.run_dir)
-    with contextlib.ExitStack() as stack:
-        checkpoint_dir = stack.enter_context(
-            chief_write_dir(os.path.join(run_dir, "checkpoints"), chief)
+    with (
+        chief_write_dir(os.path.join(run_dir, "checkpoints"), chief) as checkpoint_dir,
+        chief_write_dir(os.path.join(run_dir, "logs"), chief) as log_dir,
+    ):
+        history = run_training(
+            model,
+            train_data,
+            config,
+            dev_data=dev_data,
+            strategy=strategy,
+            chief=chief,
+            callbacks=callbacks,
+            steps_per_epoch=steps_per_epoch,
+            summed_step=summed_step,
+            checkpoint_dir=checkpoint_dir,
+            log_dir=log_dir,
         )
-        log_dir = stack.enter_context(chief_write_dir(os.path.join(run_dir, "logs"), chief))
-        if custom_loop:
-            history = train_with_custom_loop(
-                model,
-                train_data,
-                config,
-                loss=loss,
-                dev_data=dev_data,
-                strategy=strategy,
-                chief=chief,
-                callbacks=callbacks,
-                steps_per_epoch=steps_per_epoch,
-                checkpoint_dir=checkpoint_dir,
-                log_dir=log_dir,
-            )
-        else:
-            history = _fit(
-                model, train_batches, dev_data, config, chief, checkpoint_dir, log_dir, callbacks,
-                stack,
-            )
     losses = history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):
         raise FloatingPointError(
@@ -388,44 +368,3 @@ def train(
     return TrainResult(
         model=model, history=history, steps_per_epoch=steps_per_epoch, strategy=strategy
     )
-
-
-def _fit(model, train_batches, dev_data, config, chief, checkpoint_dir, log_dir, callbacks, stack):
-    """`model.fit` with the standard callbacks; returns the `History.history` dict."""
-    dev_batches = None
-    if dev_data is not None:
-        dev_batches = batch_examples(dev_data, config.batch_size)
-        dev_batches = dev_batches.apply(
-            tf.data.experimental.assert_cardinality(count_batches(dev_batches, "dev dataset"))
-        )
-    backup_dir = os.path.join(str(config.run_dir), "backup")
-    if os.path.exists(os.path.join(backup_dir, BACKUP_STATE_FILE)):
-        raise ValueError(
-            f"{backup_dir} holds a backup of the strategy.run training loop (multi-worker "
-            "training or clipping over several replicas); model.fit cannot resume from it. "
-            "Resume with the same strategy and flags, or delete the directory."
-        )
-    if not chief:
-        # Every worker resumes from the chief's backup but writes its own elsewhere.
-        scratch = stack.enter_context(chief_write_dir(backup_dir, chief=False))
-        if os.path.isdir(backup_dir):
-            shutil.copytree(backup_dir, scratch, dirs_exist_ok=True)
-        backup_dir = scratch
-    history = model.fit(
-        train_batches,
-        validation_data=dev_batches,
-        epochs=config.epochs,
-        shuffle=False,  # batch_examples already shuffled the examples
-        callbacks=training_callbacks(
-            checkpoint_dir=checkpoint_dir,
-            log_dir=log_dir,
-            backup_dir=backup_dir,
-            monitor=config.monitor if dev_batches is not None else None,
-            monitor_mode=config.monitor_mode,
-            patience=config.patience,
-            swap_ema_weights=config.ema_momentum is not None,
-        )
-        + list(callbacks),
-        verbose=config.verbose if chief else 0,
-    )
-    return history.history

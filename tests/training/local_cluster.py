@@ -1,18 +1,17 @@
 """Runs `tests.training.multi_worker_worker` processes as a cluster on 127.0.0.1.
 
 Every process gets its own `TF_CONFIG` and its own `TMPDIR` (so a test can check that non-chief
-workers remove their temporary directories). Output lines are collected by reader threads so
-that a test can wait for a given line with a deadline; `stop_all` kills whatever still runs.
+workers remove their temporary directories). Output goes to a log file per process; a test waits
+for a file that a worker creates (`Worker.wait_for_file`), never for time to pass; `stop_all`
+kills whatever still runs.
 """
 
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -57,7 +56,7 @@ def tf_config(ports, index):
 
 
 class Worker:
-    """One `multi_worker_worker` process; its stdout lines go to `self.lines`."""
+    """One `multi_worker_worker` process; its stdout and stderr go to `log_path`."""
 
     def __init__(self, args, *, tf_config_json, tmpdir, log_path):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
@@ -70,25 +69,16 @@ class Worker:
         self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115  closed in wait()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.training.multi_worker_worker", *map(str, args)],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True,
+            cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, text=True,
         )
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
 
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.put(line.strip())
-
-    def wait_for_line(self, expected, deadline):
-        """Waits until the worker prints `expected`; False if it ends or `deadline` passes."""
-        while time.monotonic() < deadline:
-            try:
-                if self.lines.get(timeout=0.2) == expected:
-                    return True
-            except queue.Empty:
-                if self.process.poll() is not None and self.lines.empty():
-                    return False
-        return False
+    def wait_for_file(self, path, deadline):
+        """Waits until `path` exists; False if the worker ends first or `deadline` passes."""
+        while not os.path.exists(path):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                return os.path.exists(path)
+            time.sleep(0.05)
+        return True
 
     def kill(self):
         if self.process.poll() is None:

@@ -190,33 +190,6 @@ def test_a_keras_backup_and_restore_backup_is_refused(tmp_path):
         train(build_fixed_token_classifier, token_examples(), config_for(tmp_path), loss=LOSS)
 
 
-def test_nan_loss_stops_the_custom_loop_at_once(tmp_path):
-    features = np.full((32, 4), np.nan, dtype="float32")
-    examples = tf.data.Dataset.from_tensor_slices((features, np.zeros(32, "int32")))
-
-    def build():
-        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
-
-    recorder = Recorder()
-    with pytest.raises(FloatingPointError, match="loss became nan"):
-        train(build, examples, config_for(tmp_path, epochs=3), loss=LOSS, callbacks=[recorder])
-    assert recorder.steps == [(0, 0)]
-
-
-def test_early_stopping_keeps_the_best_epoch_under_the_custom_loop(tmp_path):
-    # As in test_fit: full-batch SGD lowers the dev loss every epoch, so with mode="max" epoch 1
-    # is the best and patience 1 stops after epoch 2.
-    config = config_for(tmp_path, epochs=10, batch_size=48, optimizer="sgd", learning_rate=0.1,
-                        monitor="val_loss", monitor_mode="max", patience=1)
-    examples = token_examples(count=48)
-    result = train(build_fixed_token_classifier, examples, config, loss=LOSS, dev_data=examples)
-    assert len(result.history["val_loss"]) == 2
-    assert result.history["val_loss"][1] < result.history["val_loss"][0]
-    best = build_fixed_token_classifier()
-    best.load_weights(str(tmp_path / "run" / "checkpoints" / "epoch-001.weights.h5"))
-    assert_weights_close(result.model.get_weights(), best.get_weights(), atol=0)
-
-
 def test_custom_loop_with_loss_scaling_and_clipping_learns(tmp_path):
     # mixed_float16 wraps the optimizer in a LossScaleOptimizer: the loop must clip the unscaled
     # gradient and still let the optimizer unscale it.

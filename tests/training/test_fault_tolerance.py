@@ -1,11 +1,13 @@
 """A worker SIGKILLed in the middle of an epoch: the cluster is restarted and resumes from the backup.
 
 Two workers (`tests.training.multi_worker_worker`) train for 2 epochs of 6 steps with a backup
-every 2 steps. Worker 1 is killed with SIGKILL right after step 9 (epoch 1, batch 2), then worker
-0 as well: a surviving worker cannot go on without its peer (TensorFlow aborts its collective ops
-once the peer stops sending heartbeats; a cluster manager restarts the whole job). Both are
-started again with the same command and finish from the last backup, taken after step 8 (after a
-first restart in which worker 1 cannot see that backup, which both workers must refuse).
+every 2 steps. Both stop right after step 9 (epoch 1, batch 2) and wait for a file that never
+comes (`--pause-at`); once both have said so, worker 1 is killed with SIGKILL, then worker 0 as
+well, so what the test sees does not depend on the machine's speed. (A surviving worker could
+not go on without its peer: TensorFlow aborts its collective ops once the peer stops sending
+heartbeats, and a cluster manager restarts the whole job.) Both are started again with the same
+command and finish from the last backup, taken after step 8 (after a first restart in which
+worker 1 cannot see that backup, which both workers must refuse).
 """
 
 import os
@@ -36,10 +38,13 @@ def test_workers_restarted_after_a_kill_resume_from_the_backup_with_the_same_tot
     args = [*run_args(tmp_path, "cluster"), "--backup-steps", "2"]
     ports = free_ports(2)
     run = tmp_path / "cluster" / "run"
-    workers = start_workers(tmp_path, [*args, "--step-sleep", "0.3"], ports=ports, tag="first")
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    workers = start_workers(tmp_path, [*args, "--pause-at", "1 2", "--pause-dir", gate],
+                            ports=ports, tag="first")
     try:
-        reached = workers[1].wait_for_line("step 1 2", deadline)
-        assert reached, workers[1].log_tail()
+        for index, worker in enumerate(workers):
+            assert worker.wait_for_file(gate / f"paused-{index}", deadline), worker.log_tail()
         workers[1].kill()  # SIGKILL in the middle of epoch 1
         workers[0].kill()
     finally:

@@ -1,4 +1,8 @@
-"""nlpkit.training.fit: train() with its callbacks, resuming, clipping, schedules and seeds."""
+"""nlpkit.training.fit: train() with its callbacks, resuming, clipping, schedules and seeds.
+
+These run Keras' train step (the default on one device) unless a test says otherwise;
+test_custom_loop.py compares it with the summed step.
+"""
 
 import json
 import os
@@ -101,7 +105,7 @@ def test_interrupted_run_resumes_from_the_last_epoch_with_the_same_total_steps(t
     with pytest.raises(Interrupted):
         train(build_token_classifier, token_examples(), config, loss=LOSS, callbacks=[crash])
     backup = tmp_path / "run" / "backup"
-    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+    assert tf.train.latest_checkpoint(str(backup)).endswith("ckpt-3")  # after epoch 0's 3 steps
 
     recorder = Recorder()
     result = train(build_token_classifier, token_examples(), config, loss=LOSS,
@@ -118,11 +122,12 @@ def test_interrupted_run_resumes_from_the_last_epoch_with_the_same_total_steps(t
     assert not backup.exists()
 
 
-def test_early_stopping_stops_on_the_dev_metric_and_keeps_the_best_epoch(tmp_path):
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_early_stopping_stops_on_the_dev_metric_and_keeps_the_best_epoch(tmp_path, loop):
     # Full-batch gradient descent with a small step lowers the loss every epoch, so with
     # mode="max" epoch 1 is the best and epoch 2 already exhausts a patience of 1.
     config = config_for(tmp_path, epochs=10, batch_size=48, optimizer="sgd", learning_rate=0.1,
-                        monitor="val_loss", monitor_mode="max", patience=1)
+                        monitor="val_loss", monitor_mode="max", patience=1, training_loop=loop)
     examples = token_examples(count=48)
     result = train(build_token_classifier, examples, config, loss=LOSS, dev_data=examples)
     assert len(result.history["val_loss"]) == 2
@@ -133,7 +138,8 @@ def test_early_stopping_stops_on_the_dev_metric_and_keeps_the_best_epoch(tmp_pat
         np.testing.assert_array_equal(kept, expected)
 
 
-def test_nan_loss_stops_training_at_once_and_raises(tmp_path):
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_nan_loss_stops_training_at_once_and_raises(tmp_path, loop):
     features = np.full((32, 4), np.nan, dtype="float32")
     examples = tf.data.Dataset.from_tensor_slices((features, np.zeros(32, "int32")))
 
@@ -142,8 +148,8 @@ def test_nan_loss_stops_training_at_once_and_raises(tmp_path):
 
     recorder = Recorder()
     with pytest.raises(FloatingPointError, match="loss became nan"):
-        train(build, examples, config_for(tmp_path, epochs=3, batch_size=8), loss=LOSS,
-              callbacks=[recorder])
+        train(build, examples, config_for(tmp_path, epochs=3, batch_size=8, training_loop=loop),
+              loss=LOSS, callbacks=[recorder])
     assert recorder.batches == 1
 
 
@@ -183,7 +189,8 @@ class StepWeights(keras.callbacks.Callback):
         self.after_step.append(self.model.get_weights())
 
 
-def test_ema_returns_the_moving_average_of_the_weights_and_evaluates_it(tmp_path):
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_ema_returns_the_moving_average_of_the_weights_and_evaluates_it(tmp_path, loop):
     # Plain SGD with a large step moves the weights a lot each step, so the average after 6
     # steps is far from the last raw weights. The returned model must hold the NumPy average
     # average_1 = w_1, average_t = m * average_(t-1) + (1 - m) * w_t, and the dev loss of the
@@ -191,7 +198,7 @@ def test_ema_returns_the_moving_average_of_the_weights_and_evaluates_it(tmp_path
     momentum = 0.6
     examples = token_examples(count=48)
     config = config_for(tmp_path, epochs=2, batch_size=16, optimizer="sgd", learning_rate=0.5,
-                        ema_momentum=momentum)
+                        ema_momentum=momentum, training_loop=loop)
     steps = StepWeights()
     result = train(build_token_classifier, examples, config, loss=LOSS, dev_data=examples,
                    callbacks=[steps])
@@ -246,10 +253,21 @@ def test_weight_decay_shrinks_every_weight_by_learning_rate_times_decay_per_step
         np.testing.assert_allclose(decayed - plain, -0.1 * 0.5 * w0, rtol=1e-4, atol=1e-6)
 
 
-def test_ema_is_refused_by_the_custom_training_loop(tmp_path):
-    config = config_for(tmp_path, training_loop="custom", ema_momentum=0.9)
-    with pytest.raises(ValueError, match="ema_momentum"):
-        train(build_token_classifier, token_examples(), config, loss=LOSS)
+def test_an_ema_run_resumes_from_the_raw_weights_and_ends_as_if_never_stopped(tmp_path):
+    # The end-of-epoch backup is taken before the averaged weights are swapped in for checkpoints
+    # and early stopping; a resumed run must go on training the raw weights.
+    def run(name, callbacks=()):
+        config = config_for(tmp_path / name, epochs=3, optimizer="sgd", learning_rate=0.5,
+                            ema_momentum=0.6, seed=2)
+        return train(build_fixed_token_classifier, token_examples(), config, loss=LOSS,
+                     dev_data=token_examples(count=20, seed=1), callbacks=list(callbacks))
+
+    reference = run("ref")
+    with pytest.raises(Interrupted):
+        run("run", [InterruptAt(epoch=1, batch=1)])
+    resumed = run("run")
+    for a, b in zip(resumed.model.get_weights(), reference.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 @pytest.mark.parametrize("schedule, quarter", [("cosine", 0.5 * (1 + np.cos(np.pi / 4))),
