@@ -36,31 +36,79 @@ PER_MODEL_TRAINING_FLAGS = frozenset({
 })
 
 
-def _number_type(name, parse, accepts, expected):
-    """An argparse `type`: `parse(text)`, refused with "expected ..." unless `accepts(value)`."""
+class NumberRange:
+    """An argparse `type` for a number within a range, which states the range it accepts.
 
-    def number(text):
+    `NumberRange(int, minimum=1)` parses "3" and refuses "0" or "x" with a usage error (exit 2)
+    that names the flag and says "expected an integer >= 1"; `str(range)` is that text, which
+    the flag's help shows, and `edges()` the values at and beyond its ends
+    (what the tests of every recipe's flags try).
+
+    Args:
+        kind: `int` or `float`.
+        minimum, maximum: the ends, or None for none.
+        exclusive_minimum, exclusive_maximum: whether the ends themselves are refused.
+    """
+
+    def __init__(self, kind, minimum=None, maximum=None, *, exclusive_minimum=False,
+                 exclusive_maximum=False):
+        self.kind = kind
+        self.minimum, self.maximum = minimum, maximum
+        self.exclusive_minimum, self.exclusive_maximum = exclusive_minimum, exclusive_maximum
+        self.__name__ = kind.__name__  # argparse names the type in some messages
+
+    def accepts(self, value):
+        if value != value or value in (float("inf"), float("-inf")):
+            return False
+        if self.minimum is not None and (
+            value < self.minimum or (self.exclusive_minimum and value == self.minimum)
+        ):
+            return False
+        return self.maximum is None or not (
+            value > self.maximum or (self.exclusive_maximum and value == self.maximum)
+        )
+
+    def __call__(self, text):
         try:
-            value = parse(text)
+            value = self.kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, found {text!r}") from None
-        if not accepts(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, found {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {self}, found {text!r}") from None
+        if not self.accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {self}, found {text!r}")
         return value
 
-    number.__name__ = name
-    return number
+    def __str__(self):
+        noun = "an integer" if self.kind is int else "a number"
+        low = None if self.minimum is None else ("(" if self.exclusive_minimum else "[")
+        high = None if self.maximum is None else (")" if self.exclusive_maximum else "]")
+        if low and high:
+            return f"{noun} in {low}{self.minimum:g}, {self.maximum:g}{high}"
+        if low:
+            return f"{noun} {'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
+        if high:
+            return f"{noun} {'<' if self.exclusive_maximum else '<='} {self.maximum:g}"
+        return noun
+
+    def edges(self):
+        """`(accepted, refused)`: values at (or just inside) the ends, and values beyond them."""
+        step = 1 if self.kind is int else 1e-6
+        accepted, refused = [], ["nan" if self.kind is float else "x"]
+        for end, exclusive, inward in ((self.minimum, self.exclusive_minimum, 1),
+                                       (self.maximum, self.exclusive_maximum, -1)):
+            if end is None:
+                continue
+            accepted.append(end + inward * step if exclusive else end)
+            refused.append(end if exclusive else end - inward * step)
+        return [self.kind(v) for v in accepted], [str(v) for v in refused]
 
 
-positive_int = _number_type("positive_int", int, lambda v: v >= 1, "a positive integer")
-positive_float = _number_type(
-    "positive_float", float, lambda v: 0 < v < float("inf"), "a positive number"
-)
-_non_negative_float = _number_type(
-    "non_negative_float", float, lambda v: 0 <= v < float("inf"), "a number >= 0"
-)
-rate = _number_type("rate", float, lambda v: 0 <= v < 1, "a number in [0, 1)")
-_momentum = _number_type("momentum", float, lambda v: 0 < v < 1, "a number in (0, 1)")
+positive_int = NumberRange(int, minimum=1)
+positive_float = NumberRange(float, minimum=0, exclusive_minimum=True)
+non_negative_float = NumberRange(float, minimum=0)
+rate = NumberRange(float, minimum=0, maximum=1, exclusive_maximum=True)
+fraction = NumberRange(float, minimum=0, maximum=1, exclusive_minimum=True,
+                       exclusive_maximum=True)
+any_int = NumberRange(int)
 
 
 def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=1e-3, patience=3):
@@ -82,7 +130,7 @@ def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=
     )
     group.add_argument(
         "--epochs", type=positive_int, default=epochs, help="passes over the training data "
-        "(default: %(default)s)"
+        f"({positive_int}; default: %(default)s)"
     )
     group.add_argument(
         "--batch-size",
@@ -90,14 +138,14 @@ def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=
         default=batch_size,
         help="GLOBAL batch size: examples per optimizer step over all devices and workers, "
         "split evenly among the replicas; the learning rate is not rescaled "
-        "(default: %(default)s)",
+        f"({positive_int}; default: %(default)s)",
     )
     group.add_argument(
         "--seed",
-        type=int,
+        type=any_int,
         default=None,
         help="seed Python, NumPy, TensorFlow and Keras and turn on deterministic ops, so that "
-        "a CPU run is repeatable (default: %(default)s, i.e. not seeded)",
+        f"a CPU run is repeatable ({any_int}; default: %(default)s, i.e. not seeded)",
     )
     group.add_argument(
         "--export-dir",
@@ -126,13 +174,13 @@ def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=
         default=None,
         metavar="N",
         help="split the CPU into N logical devices, e.g. to try --strategy mirrored without "
-        "GPUs (default: %(default)s, i.e. TensorFlow's default)",
+        f"GPUs ({positive_int}; default: %(default)s, i.e. TensorFlow's default)",
     )
     group.add_argument(
         "--learning-rate",
         type=positive_float,
         default=learning_rate,
-        help="peak learning rate (default: %(default)s)",
+        help=f"peak learning rate ({positive_float}; default: %(default)s)",
     )
     group.add_argument(
         "--lr-schedule",
@@ -150,25 +198,25 @@ def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=
         type=positive_float,
         default=None,
         help="clip gradients to this global norm, computed over all weights together "
-        "(default: %(default)s, i.e. no clipping)",
+        f"({positive_float}; default: %(default)s, i.e. no clipping)",
     )
     group.add_argument(
         "--weight-decay",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=None,
         metavar="WD",
         help="decoupled weight decay: every step each weight w becomes w - learning rate * WD * "
-        "w, with any --optimizer (adam + WD = AdamW) (default: %(default)s, i.e. the "
-        "optimizer's own: 0.004 for adamw, none for the others)",
+        f"w, with any --optimizer (adam + WD = AdamW) ({non_negative_float}; default: "
+        "%(default)s, i.e. the optimizer's own: 0.004 for adamw, none for the others)",
     )
     group.add_argument(
         "--ema-momentum",
-        type=_momentum,
+        type=fraction,
         default=None,
         metavar="M",
         help="keep an exponential moving average of the weights, average = M * average + "
         "(1 - M) * weights after every step, and evaluate, checkpoint, early-stop and export "
-        "the averaged weights, e.g. 0.99 (default: %(default)s, i.e. no averaging)",
+        f"the averaged weights, e.g. 0.99 ({fraction}; default: %(default)s, i.e. no averaging)",
     )
     group.add_argument(
         "--mixed-precision",
@@ -189,7 +237,7 @@ def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=
         type=positive_int,
         default=patience,
         help="stop after this many epochs without improvement on the dev set and keep the best "
-        "epoch's weights (default: %(default)s)",
+        f"epoch's weights ({positive_int}; default: %(default)s)",
     )
     return group
 
@@ -299,8 +347,9 @@ def add_option_flags(parser, options_class, title):
     for field, flag in zip(dataclasses.fields(options_class), option_flags(options_class).values()):
         meta = field.metadata
         shown = meta["default_text"] if meta["default_text"] is not None else "%(default)s"
+        accepted = f"{meta['type']}; " if isinstance(meta["type"], NumberRange) else ""
         kwargs = {"dest": _destination(flag), "default": field.default,
-                  "help": f"{meta['help']} (default: {shown})"}
+                  "help": f"{meta['help']} ({accepted}default: {shown})"}
         if isinstance(field.default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
@@ -331,7 +380,7 @@ def add_ensemble_flags(parser):
     group.add_argument("--ensemble", type=positive_int, default=1, metavar="K",
                        help="train K models of this kind one after another (shuffling seeds "
                        "--seed, --seed+1, ...) and export the average of their probabilities "
-                       "(default: %(default)s)")
+                       f"({positive_int}; default: %(default)s)")
     group.add_argument("--member", action="append", default=[], metavar="FLAG=VALUE,...",
                        help="add one ensemble member that differs from the model the other "
                        "flags describe by these model and training flags, written without "

@@ -28,8 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "data", "sentiment_sample.tsv")
 
 
-def parse_args(argv):
-    # nlpkit (and with it TensorFlow) is imported after parsing, so --help and flag errors are fast.
+def build_parser():
     from nlpkit import cli
     from nlpkit.tasks import classification
 
@@ -48,6 +47,14 @@ def parse_args(argv):
     classification.add_data_flags(parser)
     classification.add_classifier_flags(parser)
     cli.add_ensemble_flags(parser)
+    return parser
+
+
+def parse_args(argv):
+    from nlpkit import cli
+    from nlpkit.tasks import classification
+
+    parser = build_parser()
     args = parser.parse_intermixed_args(argv)
     classification.check_data_flags(parser, args)
     args.member_overrides = cli.member_overrides(parser, args, classification.ClassifierOptions)

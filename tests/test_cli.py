@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -47,10 +48,14 @@ def test_help_documents_every_shared_flag_with_its_default():
     assert {a.option_strings[0] for a in group._group_actions} == set(SHARED_FLAGS)
     for action in group._group_actions:
         rendered = " ".join((action.help % {"default": action.default}).split())
-        assert f"(default: {action.default}" in rendered or "(default: the recipe" in rendered, (
-            action.option_strings
+        # numeric flags state their range first: "(an integer >= 1; default: 7)"
+        stated = re.search(r"\((?:[^();]*(?:\([^()]*\))?[^();]*; )?default: ([^,)]*)", rendered)
+        assert stated and stated.group(1) in (str(action.default), "the recipe's built-in sample"), (
+            action.option_strings, rendered
         )
-    assert "(default: 7)" in help_text
+        if isinstance(action.type, cli.NumberRange):
+            assert f"({action.type}; default:" in rendered, action.option_strings
+    assert "(an integer >= 1; default: 7)" in help_text
     assert f"(default: {os.path.join('saved_models', 'sentiment')})" in help_text
     assert f"(default: {os.path.join('runs', 'sentiment')})" in help_text
 
@@ -233,7 +238,7 @@ def test_options_dataclass_becomes_flags_and_back():
     args = parser.parse_args(["--layers", "3", "--peephole", "--rate", "0.25"])
     assert cli.options_from_args(Options, args) == Options(3, "sigmoid", True, 0.25)
     assert cli.option_flags(Options)["num_layers"] == "--layers"
-    assert "dropout (default: none)" in " ".join(parser.format_help().split())
+    assert "dropout (a number in [0, 1); default: none)" in " ".join(parser.format_help().split())
 
     @dataclasses.dataclass
     class Untyped:
@@ -241,3 +246,19 @@ def test_options_dataclass_becomes_flags_and_back():
 
     with pytest.raises(TypeError, match="Untyped.width"):
         cli.add_option_flags(argparse.ArgumentParser(), Untyped, "model")
+
+
+@pytest.mark.parametrize("kind, text, accepted, refused", [
+    (cli.positive_int, "an integer >= 1", [1], ["x", "0"]),
+    (cli.fraction, "a number in (0, 1)", [1e-6, 1 - 1e-6], ["nan", "0", "1"]),
+    (cli.rate, "a number in [0, 1)", [0.0, 1 - 1e-6], ["nan", "-1e-06", "1"]),
+    (cli.non_negative_float, "a number >= 0", [0.0], ["nan", "-1e-06"]),
+    (cli.any_int, "an integer", [], ["x"]),
+])
+def test_number_ranges_state_and_check_their_ends(kind, text, accepted, refused):
+    assert str(kind) == text
+    assert kind.edges() == (accepted, refused)
+    for value in refused + ["inf"] * (kind.kind is float):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"expected {re.escape(text)}"):
+            kind(value)
+    assert [kind(str(value)) for value in accepted] == accepted

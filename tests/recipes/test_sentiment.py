@@ -96,3 +96,43 @@ def test_bad_member_flags_exit_with_2(tmp_path, spec, message):
     result = run_recipe("--member", spec, "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 2 and message in result.stderr.decode()
     assert not (tmp_path / "run").exists()
+
+
+def recipe_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sentiment_recipe", RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_numeric_flag_states_its_range_and_is_checked_at_its_edges(capsys):
+    from nlpkit.cli import NumberRange
+
+    recipe = recipe_module()
+    numeric = [action for action in recipe.build_parser()._actions
+               if isinstance(action.type, NumberRange)]
+    assert len(numeric) >= 20
+    for action in numeric:
+        flag = action.option_strings[0]
+        assert str(action.type) in " ".join(action.help.split()), flag
+        accepted, refused = action.type.edges()
+        for value in accepted:
+            _, args = recipe.parse_args([f"{flag}={value}"])
+            assert getattr(args, action.dest) == value, flag
+        for text in refused:
+            with pytest.raises(SystemExit) as raised:
+                recipe.parse_args([f"{flag}={text}"])
+            assert raised.value.code == 2, (flag, text)
+            assert f"argument {flag}: expected {action.type}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("labels, found", [("7", "'7'"), ("maybe", "'maybe'")])
+def test_labels_outside_the_label_names_exit_with_2_naming_the_line(tmp_path, labels, found):
+    data = tmp_path / "data.tsv"
+    data.write_text(f"sentence\tlabel\ngood\t1\nhmm\t{labels}\n", encoding="utf-8")
+    result = run_recipe("--data", str(data), "--run-dir", str(tmp_path / "run"))
+    message = result.stderr.decode()
+    assert result.returncode == 2 and f"{data}, line 3" in message and found in message
+    assert "Traceback" not in message

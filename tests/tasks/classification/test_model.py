@@ -170,7 +170,7 @@ def test_bad_option_values_are_usage_errors(capsys):
     parser, _ = parsed_flags()
     for argv, expected in ((["--dropout", "1.5"], "a number in [0, 1)"),
                            (["--widths", "3,x"], "--widths"),
-                           (["--max-norm", "-1"], "a positive number")):
+                           (["--max-norm=-1"], "expected a number > 0")):
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args(argv)
         assert exit_info.value.code == 2
