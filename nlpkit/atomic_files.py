@@ -16,7 +16,8 @@ import tempfile
 
 
 @contextlib.contextmanager
-def written_atomically(target, *, directory=False, prefix=None, suffix="", overwrite=True):
+def written_atomically(target, *, directory=False, prefix=None, suffix="", overwrite=True,
+                       next_target=None):
     """Yields a temporary path beside `target`; renames it to `target` when the block succeeds.
 
     Args:
@@ -27,6 +28,9 @@ def written_atomically(target, *, directory=False, prefix=None, suffix="", overw
             `.weights.h5`, for example).
         overwrite: replace an existing `target`; when False an existing target raises
             `FileExistsError`, before and after writing, and is never touched.
+        next_target: with `overwrite=False`, a function `target -> another target` to try
+            when `target` appeared while writing (e.g. the next export version), instead of
+            raising.
 
     Yields:
         The temporary path (a string) to write to.
@@ -51,9 +55,7 @@ def written_atomically(target, *, directory=False, prefix=None, suffix="", overw
         # may run as another user).
         os.chmod(temporary, 0o755 if directory else 0o644)
         if not overwrite:
-            if os.path.lexists(target):
-                raise FileExistsError(f"{target} appeared while writing; not overwriting it")
-            os.rename(temporary, target)
+            _rename_to_free_name(temporary, target, next_target)
         else:
             os.replace(temporary, target)
     except BaseException:
@@ -95,3 +97,20 @@ def write_json(path, value):
         with open(temporary, "w", encoding="utf-8") as file:
             file.write(text)
     return str(path)
+
+
+def _rename_to_free_name(temporary, target, next_target):
+    while True:
+        if os.path.lexists(target):
+            if next_target is None:
+                raise FileExistsError(f"{target} appeared while writing; not overwriting it")
+            target = str(next_target(target))
+            continue
+        try:
+            # os.rename replaces an empty directory on POSIX: a racing writer's fresh, still
+            # empty target must not be taken over, hence the check above and this one.
+            os.rename(temporary, target)
+            return
+        except OSError:
+            if not os.path.lexists(target) or next_target is None:
+                raise

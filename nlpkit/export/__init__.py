@@ -21,6 +21,7 @@ from nlpkit.export.versioned import (
     export_model,
     load_latest,
     next_version,
+    remove_stale_staging,
 )
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "export_model",
     "load_latest",
     "next_version",
+    "remove_stale_staging",
     "saved_model_op_types",
     "signature_def",
     "unservable_ops",

@@ -7,8 +7,9 @@ ignores names that are not integers) and renames it to the version number only w
 the run config included, has been written. A rename within one file system is atomic, and an
 existing version is never overwritten.
 
-If the process is killed in the middle, an `.incomplete-*` directory stays behind; it is harmless
-and can be deleted.
+If the process is killed in the middle, an `.incomplete-<host>-<pid>-*` directory stays behind;
+the next export on that host removes those whose process is gone. Two exports racing for the same
+automatic version both succeed: the one that renames second takes the next free version.
 
 Layout of one export:
 
@@ -23,12 +24,46 @@ exact model it describes.
 """
 
 import os
+import shutil
+import socket
 
 from nlpkit.atomic_files import write_json, written_atomically
 from nlpkit.training.strategy import chief_write_dir, is_chief
 
 INCOMPLETE_PREFIX = ".incomplete-"
 RUN_CONFIG_PATH = os.path.join("assets.extra", "run_config.json")
+
+
+def _staging_prefix():
+    """`.incomplete-<host>-<pid>-`: says which process a leftover staging directory was for."""
+    return f"{INCOMPLETE_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def remove_stale_staging(export_base):
+    """Removes the `.incomplete-*` directories that killed exports on this host left behind
+    (their process is gone); returns their names. Another host's are left alone."""
+    if not os.path.isdir(export_base):
+        return []
+    host_prefix = f"{INCOMPLETE_PREFIX}{socket.gethostname()}-"
+    removed = []
+    for name in sorted(os.listdir(export_base)):
+        if not name.startswith(host_prefix):
+            continue
+        pid = name[len(host_prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(os.path.join(export_base, name), ignore_errors=True)
+            removed.append(name)
+    return removed
 
 
 def existing_versions(export_base):
@@ -103,13 +138,24 @@ def export_model(archive, export_base, *, version=None, run_config=None, chief=N
         return None
 
     os.makedirs(export_base, exist_ok=True)
-    version = next_version(export_base) if version is None else version
+    remove_stale_staging(export_base)
+    automatic = version is None
+    version = next_version(export_base) if automatic else version
     target = os.path.join(str(export_base), str(version))
     if os.path.lexists(target):
         raise FileExistsError(f"{target} already exists; an export never overwrites a version")
+    targets = [target]
+
+    def next_free_version(_):
+        # Another export took the planned version while this one was writing.
+        targets.append(os.path.join(str(export_base), str(next_version(export_base))))
+        return targets[-1]
+
     # Serving ignores names that are not integers, so the staging directory stays invisible to it.
     with written_atomically(
-        target, directory=True, prefix=INCOMPLETE_PREFIX, overwrite=False
+        target, directory=True, prefix=_staging_prefix(), overwrite=False,
+        next_target=next_free_version if automatic else None,
     ) as staging:
         _write_export(archive, staging, run_config)
-    return target
+    return targets[-1]
+

@@ -20,6 +20,7 @@ from nlpkit.export import (
     export_model,
     load_latest,
     next_version,
+    remove_stale_staging,
 )
 from tests.training.tiny_training import REPO_ROOT
 
@@ -161,8 +162,37 @@ def test_export_killed_mid_write_leaves_no_version_a_server_would_load(tmp_path)
     leftovers = [name for name in os.listdir(base) if name != "1"]
     assert len(leftovers) == 1 and leftovers[0].startswith(INCOMPLETE_PREFIX)
     assert tree_digest(base / "1") == before
-    # The next export ignores the leftover and takes the next integer.
+    # The next export removes the dead process's leftover and takes the next integer.
     assert export_model(StandInArchive("two"), str(base)) == str(base / "2")
+    assert sorted(os.listdir(base)) == ["1", "2"]
+
+
+def test_leftovers_of_live_processes_and_other_hosts_are_kept(tmp_path):
+    import socket
+
+    base = tmp_path / "sentiment"
+    host = socket.gethostname()
+    kept = [f"{INCOMPLETE_PREFIX}{host}-{os.getpid()}-abc", f"{INCOMPLETE_PREFIX}elsewhere-1-x"]
+    for name in kept:
+        os.makedirs(base / name)
+    assert remove_stale_staging(str(base)) == []
+    assert sorted(os.listdir(base)) == sorted(kept)
+
+
+def test_a_racing_export_that_took_the_version_pushes_this_one_to_the_next(tmp_path):
+    base = tmp_path / "sentiment"
+
+    class RacedArchive(StandInArchive):
+        def write_out(self, path, verbose=True):
+            super().write_out(path, verbose)
+            if not (base / "1").exists():  # another exporter renames version 1 meanwhile
+                export_model(StandInArchive("other"), str(base))
+
+    assert export_model(RacedArchive("mine"), str(base)) == str(base / "2")
+    assert existing_versions(base) == [1, 2]
+    assert not [name for name in os.listdir(base) if name.startswith(INCOMPLETE_PREFIX)]
+    with pytest.raises(FileExistsError):  # an explicit version is never moved
+        export_model(StandInArchive("three"), str(base), version=2)
 
 
 def test_load_latest_loads_the_highest_version_and_names_an_empty_base(tmp_path):
