@@ -64,18 +64,24 @@ def parse_args(argv):
 def main(argv=None):
     parser, args = parse_args(argv)
     from nlpkit.data import DataFormatError
+    from nlpkit.training import RunDirectoryInUse
 
     try:
         return run(args)
-    except (FileNotFoundError, DataFormatError) as error:
+    except (FileNotFoundError, DataFormatError, RunDirectoryInUse) as error:
         parser.exit(2, f"sentiment.py: error: {error}\n")
 
 
 def run(args):
     from nlpkit.cli import setup_runtime
+    from nlpkit.training import RunDirectoryLock, is_chief
 
     strategy = setup_runtime(args)
-    commands = {"train": train, "evaluate": evaluate, "predict": predict, "export": export}
+    if args.command == "train":
+        # One training per run directory, from its first step to its export.
+        with RunDirectoryLock(args.run_dir, enabled=is_chief()):
+            return train(args, strategy)
+    commands = {"evaluate": evaluate, "predict": predict, "export": export}
     return commands[args.command](args, strategy)
 
 

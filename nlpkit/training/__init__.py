@@ -27,6 +27,7 @@ from nlpkit.training.fit import (
     train,
     uses_custom_loop,
 )
+from nlpkit.training.run_lock import RunDirectoryInUse, RunDirectoryLock
 from nlpkit.training.strategy import (
     STRATEGY_NAMES,
     chief_write_dir,
@@ -48,6 +49,8 @@ __all__ = [
     "STRATEGY_NAMES",
     "TRAINING_LOOPS",
     "EpochWeightsCheckpoint",
+    "RunDirectoryInUse",
+    "RunDirectoryLock",
     "TrainResult",
     "TrainingConfig",
     "batch_examples",

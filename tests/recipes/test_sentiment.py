@@ -136,3 +136,32 @@ def test_labels_outside_the_label_names_exit_with_2_naming_the_line(tmp_path, la
     message = result.stderr.decode()
     assert result.returncode == 2 and f"{data}, line 3" in message and found in message
     assert "Traceback" not in message
+
+
+def test_a_second_training_on_the_same_run_dir_refuses_at_once_naming_the_owner(tmp_path):
+    import time
+
+    flags = ["--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export"),
+             "--model", "bow", "--epochs", "1"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    # Long enough to still own the lock when the second run starts; it is killed below.
+    first = subprocess.Popen([sys.executable, RECIPE, *flags, "--epochs", "500", "--patience",
+                              "500"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = tmp_path / "run" / "run.lock"
+        deadline = time.monotonic() + 300
+        while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # waits on the first run's own progress: its lock file
+        assert lock.exists(), "the first run never took the lock"
+        second = run_recipe(*flags)
+        message = second.stderr.decode()
+        assert second.returncode == 2 and f"in use by process {first.pid}" in message
+        assert "Traceback" not in message
+    finally:
+        first.kill()
+        first.wait(timeout=60)
+    # The killed run's lock is stale: the next run takes it over and trains.
+    third = run_recipe(*flags)
+    assert third.returncode == 0, third.stderr.decode()[-3000:]
+    assert "taking over" in third.stderr.decode() and not lock.exists()
