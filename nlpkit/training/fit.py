@@ -10,7 +10,10 @@ Batch size semantics: `TrainingConfig.batch_size` is the *global* batch, the num
 that make one optimizer step, whatever the number of replicas. `train` batches the examples with it
 and `tf.distribute` splits every batch among the `strategy.num_replicas_in_sync` replicas, so each
 replica sees `batch_size / replicas` examples. The learning rate is used as given: it is never
-rescaled for the number of replicas.
+rescaled for the number of replicas. Both steps take Keras' loss (`model.compute_loss`): each
+replica's mean over its share (over unmasked elements for masked outputs), divided by the number
+of replicas, so the summed gradient is the mean of the replicas' means: the global batch's mean
+when the shares are alike in size (and, with masks, in unmasked elements), as on one device.
 
 Example:
 

@@ -176,7 +176,9 @@ def run_training(
         dev_steps = count_batches(dev_batches, "dev dataset")
         dev_batches = strategy.experimental_distribute_dataset(dev_batches)
 
-    build_training_state(model, strategy, next(epoch_iterator(0)))
+    first_batch = batch_examples(train_data, config.batch_size).take(1)
+    build_training_state(model, strategy, next(iter(strategy.experimental_distribute_dataset(
+        first_batch))))
     step = SummedStep(model, strategy, config.clipnorm) if summed_step else KerasStep(model)
     verbose = 1 if config.verbose == "auto" else config.verbose
     callback_list = keras.callbacks.CallbackList(
