@@ -7,7 +7,10 @@ TensorFlow backend; in a JAX or PyTorch setup use them inside `tf.data` pipeline
 
 Every tokenizer runs the same steps, all inside the graph:
 
-1. invalid UTF-8 bytes are replaced by U+FFFD (so any byte string is safe input);
+1. invalid UTF-8 bytes are replaced by U+FFFD (so any byte string is safe input), and with a
+   `max_length` a text is cut to its first `CHARACTERS_PER_TOKEN * max_length` characters, so a
+   huge line costs no more than a normal one (the cut keeps far more text than `max_length`
+   tokens need: 64 characters per token);
 2. Unicode normalization (`normalization="NFKC"` by default for words, `"NFC"` for characters);
 3. splitting into tokens (words, characters or WordPiece subwords), optionally lower-cased;
 4. lookup of each token's id (`Vocabulary`: 0 `[PAD]`, 1 `[UNK]`, 2 `[BOS]`, 3 `[EOS]`);
@@ -46,6 +49,9 @@ from nlpkit.text.vocabulary import (
 )
 
 NORMALIZATION_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
+# How many characters of a text `max_length` tokens may need: far above the length of real words
+# (a word and its space average about 6 in English), low enough that a 10 MB line is cut early.
+CHARACTERS_PER_TOKEN = 64
 WORD_SPLITS = ("unicode_script", "whitespace")
 CHARACTER_UNITS = ("codepoint", "grapheme")
 
@@ -222,7 +228,8 @@ class _Tokenizer(keras.layers.Layer):
         """
 
         def split(batch):
-            return self._split(self._normalize(replace_invalid_utf8(batch))).flat_values
+            # Cut like `tokenize`, so the vocabulary comes from the text the model will see.
+            return self._split(self._normalize(self._cut(replace_invalid_utf8(batch)))).flat_values
 
         counts = collections.Counter()
         graph_split = None
@@ -275,6 +282,14 @@ class _Tokenizer(keras.layers.Layer):
         """Like `_ids`, plus ragged start/end byte offsets of each token in `normalized`."""
         raise NotImplementedError
 
+    def _cut(self, texts):
+        """Valid UTF-8 `texts` cut to the characters that `max_length` tokens can need."""
+        if self.max_length is None:
+            return texts
+        return tf.strings.substr(
+            texts, 0, CHARACTERS_PER_TOKEN * self.max_length, unit="UTF8_CHAR"
+        )
+
     def tokenize(self, texts):
         """Strings -> ragged int32 ids `(batch, (length))`, truncated, with `[BOS]`/`[EOS]`.
 
@@ -282,7 +297,7 @@ class _Tokenizer(keras.layers.Layer):
             texts: strings of shape `(batch,)` or `(batch, 1)`; a single string is a batch of 1.
         """
         self._require_vocabulary()
-        texts = replace_invalid_utf8(_as_string_batch(texts))
+        texts = self._cut(replace_invalid_utf8(_as_string_batch(texts)))
         ids = self._ids(self._normalize(texts))
         return self._truncate_and_mark(ids)
 
@@ -296,6 +311,8 @@ class _Tokenizer(keras.layers.Layer):
         """
         self._require_vocabulary()
         texts = replace_invalid_utf8(_as_string_batch(texts))
+        lengths = tf.strings.length(texts)  # [EOS] spans the end of the whole text, cut or not
+        texts = self._cut(texts)
         # One sentinel string rides along, see `_to_source_offsets`.
         padded = tf.concat([texts, tf.constant([""])], axis=0)
         if self.normalization is None:
@@ -307,9 +324,7 @@ class _Tokenizer(keras.layers.Layer):
             ids, starts, ends = self._ids_with_offsets(normalized)
             starts = _to_source_offsets(offsets_map, starts)
             ends = _to_source_offsets(offsets_map, ends)
-        return self._truncate_and_mark(
-            ids[:-1], starts[:-1], ends[:-1], lengths=tf.strings.length(texts)
-        )
+        return self._truncate_and_mark(ids[:-1], starts[:-1], ends[:-1], lengths=lengths)
 
     def _truncate_and_mark(self, ids, starts=None, ends=None, lengths=None):
         columns = [ids] if starts is None else [ids, starts, ends]

@@ -197,6 +197,25 @@ def test_max_length_truncation_keeps_the_first_tokens_and_the_end_marker():
         WordTokenizer(max_length=2, add_bos=True, add_eos=True)
 
 
+def test_a_huge_text_is_cut_before_tokenizing_without_changing_its_first_tokens():
+    from nlpkit.text.tokenizers import CHARACTERS_PER_TOKEN
+
+    huge = "good film " + "é" * 2_000_000 + " end"
+    tokenizer = WordTokenizer(split="whitespace", max_length=4, add_eos=True)
+    tokenizer.adapt(["good film end"])
+    assert tokenizer.tokenize([huge]).to_list() == tokenizer.tokenize(["good film x"]).to_list()
+    # The cut counts characters, not bytes ("é" is 2 bytes), and never splits one.
+    cut = tokenizer._cut(tf.constant([huge])).numpy()[0].decode("utf-8")
+    assert len(cut) == CHARACTERS_PER_TOKEN * 4 and huge.startswith(cut)
+    ids, starts, ends = tokenizer.tokenize_with_offsets([huge])
+    assert ids.to_list()[0][:2] == tokenizer.tokenize(["good film"]).to_list()[0][:2]
+    assert ends.to_list()[0][-1] == len(huge.encode())  # [EOS] still marks the text's end
+    counts = tokenizer.count_tokens([huge])  # adapt learns from the cut text too
+    assert counts["good"] == 1 and counts["end"] == 0
+    assert WordTokenizer(tokenizer.vocabulary, split="whitespace")._cut(
+        tf.constant([huge])).numpy()[0] == huge.encode()  # without max_length: no cut
+
+
 def test_dense_output_is_zero_padded_ragged_output(tokenizers):
     word = tokenizers[0]
     texts = ["the cat", "a dog sat on the log", ""]
