@@ -24,14 +24,28 @@ import json
 import os
 import sys
 
+import keras
+import tensorflow as tf
+
+import nlpkit.layers  # noqa: F401  registers the layers and tokenizers that loading needs
+import nlpkit.text  # noqa: F401
+from nlpkit import cli
+from nlpkit.data import DataFormatError
+from nlpkit.export import load_latest
+from nlpkit.tasks import classification
+from nlpkit.training import (
+    RunDirectoryInUse,
+    RunDirectoryLock,
+    chief_write_dir,
+    is_chief,
+    train_ensemble,
+)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "data", "sentiment_sample.tsv")
 
 
 def build_parser():
-    from nlpkit import cli
-    from nlpkit.tasks import classification
-
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -51,9 +65,6 @@ def build_parser():
 
 
 def parse_args(argv):
-    from nlpkit import cli
-    from nlpkit.tasks import classification
-
     parser = build_parser()
     args = parser.parse_intermixed_args(argv)
     classification.check_data_flags(parser, args)
@@ -63,9 +74,6 @@ def parse_args(argv):
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    from nlpkit.data import DataFormatError
-    from nlpkit.training import RunDirectoryInUse
-
     try:
         return run(args)
     except (FileNotFoundError, DataFormatError, RunDirectoryInUse) as error:
@@ -73,10 +81,8 @@ def main(argv=None):
 
 
 def run(args):
-    from nlpkit.cli import setup_runtime
-    from nlpkit.training import RunDirectoryLock, is_chief
-
-    strategy = setup_runtime(args)
+    # Before the program creates any tensor: logical CPUs and multi-worker need a fresh runtime.
+    strategy = cli.setup_runtime(args)
     if args.command == "train":
         # One training per run directory, from its first step to its export.
         with RunDirectoryLock(args.run_dir, enabled=is_chief()):
@@ -86,12 +92,6 @@ def run(args):
 
 
 def train(args, strategy):
-    import keras
-
-    from nlpkit import cli
-    from nlpkit.tasks import classification
-    from nlpkit.training import chief_write_dir, train_ensemble
-
     # 1. Data: read, split, learn the vocabulary from the training part only.
     label_names = args.label_names.split(",")
     train_texts, dev_texts = classification.train_dev_split(
@@ -155,20 +155,13 @@ def train(args, strategy):
 
 
 def export_version(args, tokenizer, model, label_names, config_record):
-    from nlpkit.tasks.classification import export_classifier
-
-    version_dir = export_classifier(tokenizer, model, label_names, args.export_dir,
-                                    run_config=config_record)
+    version_dir = classification.export_classifier(tokenizer, model, label_names, args.export_dir,
+                                                   run_config=config_record)
     print(f"exported {version_dir}")
     return 0
 
 
 def export(args, strategy):
-    import keras
-
-    import nlpkit.layers  # noqa: F401  registers the layers and tokenizers that loading needs
-    import nlpkit.text  # noqa: F401
-
     def read_json(name):
         with open(os.path.join(args.run_dir, name), encoding="utf-8") as handle:
             return json.load(handle)
@@ -180,10 +173,6 @@ def export(args, strategy):
 
 
 def predict(args, strategy):
-    import tensorflow as tf
-
-    from nlpkit.export import load_latest
-
     # Bytes, not str: the export replaces invalid UTF-8 itself, so pass stdin through untouched.
     texts = [text.encode() for text in args.texts] or [
         line.rstrip(b"\r\n") for line in sys.stdin.buffer]
@@ -194,11 +183,6 @@ def predict(args, strategy):
 
 
 def evaluate(args, strategy):
-    import tensorflow as tf
-
-    from nlpkit.export import load_latest
-    from nlpkit.tasks import classification
-
     data = classification.read_labelled_data(args.data or SAMPLE, args.label_names.split(","))
     serve = load_latest(args.export_dir).signatures["serving_default"]
     probabilities = [serve(text=tf.constant(data.texts[start : start + 256]))["probabilities"]

@@ -28,6 +28,7 @@ import shutil
 import socket
 
 from nlpkit.atomic_files import write_json, written_atomically
+from nlpkit.training.run_lock import process_alive
 from nlpkit.training.strategy import chief_write_dir, is_chief
 
 INCOMPLETE_PREFIX = ".incomplete-"
@@ -37,16 +38,6 @@ RUN_CONFIG_PATH = os.path.join("assets.extra", "run_config.json")
 def _staging_prefix():
     """`.incomplete-<host>-<pid>-`: says which process a leftover staging directory was for."""
     return f"{INCOMPLETE_PREFIX}{socket.gethostname()}-{os.getpid()}-"
-
-
-def _process_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    return True
 
 
 def remove_stale_staging(export_base):
@@ -60,7 +51,7 @@ def remove_stale_staging(export_base):
         if not name.startswith(host_prefix):
             continue
         pid = name[len(host_prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(os.path.join(export_base, name), ignore_errors=True)
             removed.append(name)
     return removed

@@ -23,7 +23,8 @@ class RunDirectoryInUse(RuntimeError):
     """Another live run owns the run directory."""
 
 
-def _alive(pid):
+def process_alive(pid):
+    """Whether process `pid` exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -87,7 +88,7 @@ class RunDirectoryLock:
                 owner = {"pid": "?", "host": "?", "started": "just now"}
         pid, host = owner.get("pid"), owner.get("host")
         here = host == self.owner["host"]
-        if owner and not (here and isinstance(pid, int) and not _alive(pid)):
+        if owner and not (here and isinstance(pid, int) and not process_alive(pid)):
             raise RunDirectoryInUse(
                 f"{os.path.dirname(self.path)} is in use by process {pid} on {host}, "
                 f"started {owner.get('started')} (lock file {self.path}); use another "
