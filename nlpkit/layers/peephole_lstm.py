@@ -1,7 +1,10 @@
 """LSTM with peephole connections: the gates see the cell state (Gers & Schmidhuber 2000).
 
 This file is the example to copy when you try a new gate: subclass `LSTMCell`, add the new weights
-in `build`, rewrite `step`, and name the cell in a one-line sequence layer.
+in `build`, rewrite `step`, and name the cell in a one-line sequence layer. The new cell runs on
+the reference loop (its `step` is not the one `LSTMCell.fused_recurrence` vouches for); to give it
+a fused TensorFlow loop as well, add a program to `nlpkit.layers.tensorflow_recurrence` and return
+its name from `fused_recurrence`, as this cell does.
 """
 
 import keras

@@ -77,7 +77,8 @@ class RecurrentCell(keras.layers.Layer):
 
     # The methods a fused program stands in for. A class that defines `fused_recurrence` vouches
     # for the versions of these it has when it is defined (recorded by `__init_subclass__`); a
-    # cell whose methods are no longer those functions runs the reference loop.
+    # cell whose methods are no longer those functions runs the reference loop. `dropout_masks`
+    # is not among them: both loops draw their masks through it, once per sequence.
     fused_recurrence_relies_on = ("call", "step", "project_inputs", "input_bias", "split_gates")
 
     def __init_subclass__(cls, **kwargs):
