@@ -280,7 +280,7 @@ class RecurrentCell(keras.layers.Layer):
         return None
 
     def describe_fused_recurrence(self, program, parameters=()):
-        """The `FusedRecurrence` of `program` over this cell's kernels, input bias and `parameters`."""
+        """A `FusedRecurrence` of `program` with this cell's kernels, bias and `parameters`."""
         return FusedRecurrence(
             program=program,
             input_kernel=self.kernel,

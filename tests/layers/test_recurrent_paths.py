@@ -1,4 +1,4 @@
-"""Which loop `Recurrent` runs, and that it honours the cell: fused, reference or the cell's own call.
+"""Which loop `Recurrent` runs (fused, reference or the cell's own call); each honours the cell.
 
 The fused path exists on the TensorFlow backend only; on the others every check here that expects
 it expects the reference loop instead. Which path ran is read from `layer.last_path`.
@@ -28,7 +28,9 @@ def with_random_weights(layer, seed=0):
     """`layer`, built for FEATURES inputs, with weights drawn from `seed` (biases included)."""
     layer.build((None, None, FEATURES))
     rng = np.random.default_rng(seed)
-    layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.weights])
+    layer.set_weights(
+        [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.weights]
+    )
     return layer
 
 
@@ -209,7 +211,8 @@ class PlainCell(layers.RecurrentCell):
 def test_use_fast_path_true_says_why_it_cannot(make, reason):
     if not ON_TENSORFLOW:
         reason = f"the Keras backend is '{keras.backend.backend()}'"
-    with pytest.raises(ValueError, match="use_fast_path=True, but the fused path cannot run") as error:
+    expected = "use_fast_path=True, but the fused path cannot run"
+    with pytest.raises(ValueError, match=expected) as error:
         make()
     assert reason in str(error.value)
 

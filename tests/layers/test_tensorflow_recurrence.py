@@ -1,7 +1,8 @@
 """The TensorFlow fast path (`nlpkit.layers.tensorflow_recurrence`) against the reference loop.
 
 The reference is the same layer with the fast path switched off (`reference_loop`), i.e.
-`keras.ops.scan` over the cell's `step`, which tests/layers/test_recurrent.py checks against NumPy. Both must give the same outputs, states and gradients (inputs, initial states, every
+`keras.ops.scan` over the cell's `step`, which tests/layers/test_recurrent.py checks against
+NumPy. Both must give the same outputs, states and gradients (inputs, initial states, every
 weight) to 1e-5: eagerly (the loops without XLA), inside `tf.function` (XLA, the batch split into
 parallel chains) and with gradients asked for outside training (the backward pass recomputes the
 gates).
