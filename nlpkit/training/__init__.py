@@ -2,9 +2,15 @@
 Imports TensorFlow, Keras, nlpkit.data and nlpkit.atomic_files only: no tasks, layers or recipes.
 """
 
-from nlpkit.training.batching import batch_examples, count_batches
+from nlpkit.training.batching import (
+    batch_examples,
+    count_batches,
+    count_examples,
+    examples_fingerprint,
+)
 from nlpkit.training.callbacks import (
     CHECKPOINT_PATTERN,
+    EarlyStopping,
     EpochWeightsCheckpoint,
     training_callbacks,
 )
@@ -27,6 +33,7 @@ from nlpkit.training.fit import (
     train,
     uses_custom_loop,
 )
+from nlpkit.training.loop import RESUME_MODES, ResumeMismatch
 from nlpkit.training.run_lock import RunDirectoryInUse, RunDirectoryLock
 from nlpkit.training.strategy import (
     STRATEGY_NAMES,
@@ -46,9 +53,12 @@ __all__ = [
     "LEARNING_RATE_SCHEDULES",
     "MIXED_PRECISION_POLICIES",
     "OPTIMIZERS",
+    "RESUME_MODES",
     "STRATEGY_NAMES",
     "TRAINING_LOOPS",
+    "EarlyStopping",
     "EpochWeightsCheckpoint",
+    "ResumeMismatch",
     "RunDirectoryInUse",
     "RunDirectoryLock",
     "TrainResult",
@@ -57,7 +67,9 @@ __all__ = [
     "chief_write_dir",
     "configure_cpu_devices",
     "count_batches",
+    "count_examples",
     "enable_repeatable_runs",
+    "examples_fingerprint",
     "is_chief",
     "learning_rate_schedule",
     "make_optimizer",

@@ -9,16 +9,21 @@ A run directory holds what one run leaves behind:
                                                  removed when training finishes
 
 The backups, Keras' progress bar and `History` are not created here: the training loop takes the
-backups itself and its `CallbackList` adds the other two.
+backups itself and its `CallbackList` adds the other two. Nor is early stopping a callback: the
+loop keeps an `EarlyStopping` state (below) whose best value, best epoch, patience counter and best
+weights are variables, saved in every backup, so that a resumed run stops where the uninterrupted
+one would have stopped and ends with the same best weights.
 TensorBoard logs need the `tensorboard` package (TensorFlow >= 2.21 no longer installs it); without
 it training goes on without logs and says so.
 """
 
 import importlib.util
+import math
 import os
 import warnings
 
 import keras
+import tensorflow as tf
 
 from nlpkit.atomic_files import written_atomically
 
@@ -47,13 +52,93 @@ class EpochWeightsCheckpoint(keras.callbacks.Callback):
             self.model.save_weights(temporary, overwrite=True)
 
 
+class EarlyStopping(tf.Module):
+    """`keras.callbacks.EarlyStopping(restore_best_weights=True)` as state that a backup holds.
+
+    Same rule as Keras' (`min_delta=0`, no baseline): an epoch improves when its `monitor` value
+    is strictly better than the best so far; training stops once `patience` epochs in a row did
+    not improve (never after the first epoch); at the end the model gets the weights of the best
+    epoch (or of the first epoch with a value, when none improved). Unlike Keras' callback, its
+    state is made of variables (`tf.Module`, so a `tf.train.Checkpoint` saves it): the best value,
+    the best epoch, the epochs without improvement, whether it stopped, and a copy of the best
+    weights (in host memory: as much memory again as the model's weights).
+
+    The training loop calls `update` while the dev set's weights are in the model (with weight
+    averaging, the averaged ones) and before it backs up the epoch.
+
+    Args:
+        model: the built model whose `weights` are kept.
+        monitor: the name of the metric in the epoch logs, e.g. `"val_accuracy"`.
+        mode: `"max"` when larger values are better, `"min"` otherwise.
+        patience: epochs without improvement before stopping.
+    """
+
+    def __init__(self, model, monitor, mode="min", patience=3):
+        super().__init__(name="early_stopping")
+        if mode not in ("min", "max"):
+            raise ValueError(f"monitor_mode must be 'min' or 'max', got {mode!r}")
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        with tf.device("/cpu:0"):
+            self.best = tf.Variable(math.inf if mode == "min" else -math.inf, dtype=tf.float64,
+                                    trainable=False, name="best")
+            self.best_epoch = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_epoch")
+            self.wait = tf.Variable(0, dtype=tf.int64, trainable=False, name="wait")
+            self.stopped_epoch = tf.Variable(-1, dtype=tf.int64, trainable=False,
+                                             name="stopped_epoch")
+            self.best_weights = [
+                tf.Variable(tf.zeros(weight.shape, weight.dtype), trainable=False)
+                for weight in model.weights
+            ]
+        self._warned = False
+
+    @property
+    def stopped(self):
+        """Whether an `update` has decided to stop (the run must train no further)."""
+        return int(self.stopped_epoch.numpy()) >= 0
+
+    def _keep_weights(self, model, epoch):
+        for kept, weight in zip(self.best_weights, model.weights, strict=True):
+            kept.assign(weight.numpy())
+        self.best_epoch.assign(epoch)
+
+    def update(self, epoch, logs, model):
+        """Takes epoch `epoch`'s logs (the model holding the weights evaluated); returns whether
+        training should stop."""
+        current = logs.get(self.monitor)
+        if current is None:
+            if not self._warned:
+                warnings.warn(
+                    f"early stopping watches {self.monitor!r}, which is not among the epoch's "
+                    f"logs ({', '.join(sorted(logs))})",
+                    stacklevel=2,
+                )
+                self._warned = True
+            return False
+        current = float(current)
+        if int(self.best_epoch.numpy()) < 0:
+            self._keep_weights(model, epoch)
+        self.wait.assign_add(1)
+        best = float(self.best.numpy())
+        if current < best if self.mode == "min" else current > best:
+            self.best.assign(current)
+            self._keep_weights(model, epoch)
+            self.wait.assign(0)
+            return False
+        if int(self.wait.numpy()) >= self.patience and epoch > 0:
+            self.stopped_epoch.assign(epoch)
+            return True
+        return False
+
+    def restore_best_weights(self, model):
+        """Puts the kept weights into `model` (nothing if no epoch had a value)."""
+        if int(self.best_epoch.numpy()) >= 0:
+            model.set_weights([kept.numpy() for kept in self.best_weights])
+
+
 def training_callbacks(
     *,
     checkpoint_dir,
     log_dir,
-    monitor=None,
-    monitor_mode="min",
-    patience=3,
     swap_ema_weights=False,
 ):
     """Returns the standard callbacks, in the order they should run.
@@ -62,23 +147,15 @@ def training_callbacks(
         checkpoint_dir: where `EpochWeightsCheckpoint` writes `epoch-NNN.weights.h5` after every
             epoch.
         log_dir: TensorBoard log directory.
-        monitor: a metric of the epoch logs on the dev set, e.g. `"val_accuracy"`; `None` disables
-            early stopping (for runs without dev data).
-        monitor_mode: `"max"` when larger `monitor` values are better, `"min"` otherwise. Stated
-            explicitly because Keras' `"auto"` guesses from the name and gets e.g. F1 wrong.
-        patience: epochs without improvement of `monitor` before training stops; the weights of
-            the best epoch are restored at the end.
-        swap_ema_weights: the optimizer averages the weights (`use_ema=True`): evaluate, checkpoint
-            and early-stop on the averaged weights (`keras.callbacks.SwapEMAWeights`), so that the
-            trained model holds the averaged weights of the best epoch. (The loop backs up before
-            calling `on_epoch_end`, where the swap happens, so a resumed run goes on from the raw
-            weights.)
+        swap_ema_weights: the optimizer averages the weights (`use_ema=True`): evaluate and
+            checkpoint the averaged weights (`keras.callbacks.SwapEMAWeights`), so that the
+            dev scores, the weight files and early stopping all see the averaged weights. (The
+            loop backs up before calling `on_epoch_end`, where the swap happens, so a resumed run
+            goes on from the raw weights.)
 
     Returns:
         A list of Keras callbacks.
     """
-    if monitor_mode not in ("min", "max"):
-        raise ValueError(f"monitor_mode must be 'min' or 'max', got {monitor_mode!r}")
     callbacks = []
     if swap_ema_weights:
         # First: everything after it should see the averaged weights.
@@ -91,14 +168,5 @@ def training_callbacks(
             "the tensorboard package is not installed, so no TensorBoard logs are written "
             "(pip install tensorboard)",
             stacklevel=2,
-        )
-    if monitor is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor,
-                mode=monitor_mode,
-                patience=patience,
-                restore_best_weights=True,
-            )
         )
     return callbacks

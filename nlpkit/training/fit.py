@@ -38,8 +38,8 @@ import os
 import keras
 import tensorflow as tf
 
-from nlpkit.training.batching import batch_examples, count_batches
-from nlpkit.training.loop import run_training
+from nlpkit.training.batching import batch_examples, examples_fingerprint
+from nlpkit.training.loop import RESUME_MODES, run_training
 from nlpkit.training.strategy import chief_write_dir, is_chief, make_strategy
 
 OPTIMIZERS = {
@@ -79,7 +79,10 @@ class TrainingConfig:
         monitor: dev metric for early stopping, e.g. `"val_accuracy"`; `None` disables it.
         monitor_mode: `"max"` if larger `monitor` is better, else `"min"`.
         patience: epochs without improvement of `monitor` before stopping.
-        shuffle_buffer: size of the shuffle buffer for the training examples.
+        shuffle_buffer: size of the shuffle buffer for the training examples; `None` (the
+            default): the whole training set, so every epoch is a uniform random permutation of
+            all examples, whatever order the reader returns them in (e.g. folders sorted by
+            class). A smaller buffer only mixes examples that are close in the source.
         verbose: verbosity on the chief (`"auto"`, 0, 1 = progress bar, 2 = one line per
             epoch); other workers are silent.
         training_loop: which step the one training loop takes per batch (the loop, its data
@@ -101,6 +104,14 @@ class TrainingConfig:
             (Polyak averaging), and the averaged weights are the ones evaluated on the dev set,
             checkpointed, kept by early stopping and returned. `None` (the default) trains
             without averaging.
+        resume: what to do with a backup in `run_dir/backup` left by an interrupted run (see
+            `nlpkit.training.loop`): `"exact"` (the default) resumes it when it was taken by the
+            same run (same settings except `run_dir`, `verbose`, `backup_steps`,
+            `training_loop` and `jit_compile`; same number of replicas and workers; same
+            training examples; same model) and otherwise refuses with `ResumeMismatch`, naming
+            the differences; `"continue"` resumes a backup of the same model even when the rest
+            differs, with a warning; `"restart"` deletes any backup and trains from the first
+            step.
     """
 
     epochs: int = 10
@@ -116,12 +127,13 @@ class TrainingConfig:
     monitor: str | None = "val_loss"
     monitor_mode: str = "min"
     patience: int = 3
-    shuffle_buffer: int = 10_000
+    shuffle_buffer: int | None = None
     verbose: str | int = "auto"
     training_loop: str = "auto"
     backup_steps: int | None = None
     weight_decay: float | None = None
     ema_momentum: float | None = None
+    resume: str = "exact"
 
     def __post_init__(self):
         problems = []
@@ -161,6 +173,13 @@ class TrainingConfig:
             problems.append(f"weight_decay must be None or >= 0, got {self.weight_decay!r}")
         if self.ema_momentum is not None and not 0 < self.ema_momentum < 1:
             problems.append(f"ema_momentum must be None or in (0, 1), got {self.ema_momentum!r}")
+        if self.shuffle_buffer is not None and (
+            isinstance(self.shuffle_buffer, bool) or not isinstance(self.shuffle_buffer, int)
+            or self.shuffle_buffer < 1
+        ):
+            problems.append(f"shuffle_buffer must be None or >= 1, got {self.shuffle_buffer!r}")
+        if self.resume not in RESUME_MODES:
+            problems.append(f"resume must be one of {RESUME_MODES}, got {self.resume!r}")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
 
@@ -171,8 +190,9 @@ class TrainResult:
 
     Attributes:
         model: the trained, compiled model (best dev epoch when early stopping is on).
-        history: `History.history` of this call: per-epoch `loss`, metrics, `val_*` (a resumed
-            run only lists the epochs it ran).
+        history: per-epoch `loss`, metrics and `val_*` of every epoch of the run: a resumed
+            run lists the epochs trained before the interruption too, so it reads as the
+            uninterrupted run's.
         steps_per_epoch: optimizer steps per epoch (= ceil(examples / global batch size)).
         strategy: the strategy the model was built under.
     """
@@ -292,7 +312,8 @@ def train(
     Training runs in `nlpkit.training.loop.run_training` with Keras' train step, or with the
     summed `strategy.run` step under `MultiWorkerMirroredStrategy` and when clipping over several
     replicas (see `TrainingConfig.training_loop`). Running `train` again with the same
-    `config.run_dir` after an interruption resumes from the last backup, at the step after it.
+    `config.run_dir` after an interruption resumes from the last backup, at the step after it,
+    and ends as the uninterrupted run would have (see `TrainingConfig.resume`).
 
     Args:
         build_model: a callable returning a new, uncompiled `keras.Model` that maps a batch of
@@ -314,8 +335,10 @@ def train(
 
     Raises:
         NotImplementedError: `config.training_loop == "fit"` under `MultiWorkerMirroredStrategy`.
+        ResumeMismatch: a backup in `config.run_dir` that `config.resume` does not allow to
+            resume (another run's settings, replicas, data or model); a `ValueError`.
         ValueError: the global batch size does not split evenly among the replicas, a setting
-            the chosen step does not support, or a backup from other data.
+            the chosen step does not support, or empty or infinite training data.
         FloatingPointError: the loss became NaN or infinite (training was stopped).
     """
     strategy = make_strategy("auto") if strategy is None else strategy
@@ -327,7 +350,11 @@ def train(
             f"the global batch size {config.batch_size} does not split evenly among "
             f"{replicas} replicas; use a multiple of {replicas}"
         )
-    steps_per_epoch = count_batches(batch_examples(train_data, config.batch_size))
+    # One pass over the examples: their number and a digest of their values for the backups.
+    examples, data_digest = examples_fingerprint(train_data)
+    if examples == 0:
+        raise ValueError("the training dataset is empty")
+    steps_per_epoch = -(-examples // config.batch_size)
 
     with strategy.scope(), _dtype_policy(config.mixed_precision):
         model = build_model()
@@ -361,6 +388,8 @@ def train(
             summed_step=summed_step,
             checkpoint_dir=checkpoint_dir,
             log_dir=log_dir,
+            examples=examples,
+            data_digest=data_digest,
         )
     losses = history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):

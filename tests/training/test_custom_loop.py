@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlpkit.training import TrainingConfig, train, uses_custom_loop
+from nlpkit.training import ResumeMismatch, TrainingConfig, train, uses_custom_loop
 from tests.training.tiny_training import (
     VOCAB_SIZE,
     build_fixed_token_classifier,
@@ -163,8 +163,13 @@ def test_a_backup_from_other_data_is_refused(tmp_path):
     with pytest.raises(Interrupted):
         train(build_fixed_token_classifier, token_examples(), config, loss=LOSS,
               callbacks=[Recorder(stop=(0, 1))])
-    with pytest.raises(ValueError, match="6 steps per epoch, but this run has 3"):
+    with pytest.raises(ResumeMismatch, match="steps_per_epoch: 6 in the backup, 3 now") as raised:
         train(build_fixed_token_classifier, token_examples(count=24), config, loss=LOSS)
+    assert isinstance(raised.value, ValueError)
+    assert "examples: 48 in the backup, 24 now" in str(raised.value)
+    # Same number of examples, other values: the digest tells.
+    with pytest.raises(ResumeMismatch, match="the training examples: other values"):
+        train(build_fixed_token_classifier, token_examples(seed=5), config, loss=LOSS)
 
 
 def test_a_backup_taken_with_one_step_resumes_with_the_other(tmp_path):
@@ -186,7 +191,7 @@ def test_a_keras_backup_and_restore_backup_is_refused(tmp_path):
     backup = tmp_path / "run" / "backup"
     backup.mkdir(parents=True)
     (backup / "training_metadata.json").write_text('{"epoch": 1}')
-    with pytest.raises(ValueError, match="BackupAndRestore backup"):
+    with pytest.raises(ResumeMismatch, match="BackupAndRestore backup"):
         train(build_fixed_token_classifier, token_examples(), config_for(tmp_path), loss=LOSS)
 
 
