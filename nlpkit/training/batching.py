@@ -47,9 +47,8 @@ def examples_fingerprint(dataset, what="training dataset"):
 
     def fold(state, example):
         count, digest = state
-        parts = [tf.io.serialize_tensor(count)] + [
-            tf.io.serialize_tensor(part) for part in tf.nest.flatten(example, expand_composites=True)
-        ]
+        components = tf.nest.flatten(example, expand_composites=True)
+        parts = [tf.io.serialize_tensor(part) for part in [count, *components]]
         hashed = tf.strings.to_hash_bucket_fast(tf.strings.reduce_join(parts), _DIGEST_MODULUS)
         return count + 1, tf.math.floormod(digest + hashed, _DIGEST_MODULUS)
 

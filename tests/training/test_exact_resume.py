@@ -152,8 +152,8 @@ def build_noisy_classifier():
     """Seeded dropout in two kinds of layer, and non-trainable weights (batch normalization)."""
     model = keras.Sequential([
         keras.Input((None,), dtype="int32"),
-        keras.layers.Embedding(VOCAB_SIZE, 8, embeddings_initializer=keras.initializers.RandomNormal(
-            seed=1)),
+        keras.layers.Embedding(VOCAB_SIZE, 8,
+                               embeddings_initializer=keras.initializers.RandomNormal(seed=1)),
         SimpleRNN(8, dropout=0.3, recurrent_dropout=0.3, seed=2,
                   kernel_initializer=keras.initializers.GlorotUniform(seed=3),
                   recurrent_initializer=keras.initializers.Orthogonal(seed=4)),
@@ -235,7 +235,8 @@ def test_a_backup_of_other_settings_is_refused_continued_or_deleted_as_asked(tmp
 
     # continue: goes on from step 8 with the new settings, saying so.
     steps = []
-    recorder = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: steps.append(batch))
+    recorder = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: steps.append(batch))
     with pytest.warns(UserWarning, match="resuming the backup .* of a different run"):
         result = train(build_noisy_classifier, token_examples(),
                        config_for(tmp_path, resume="continue", verbose=2, **changed),
