@@ -28,6 +28,9 @@ LR_SCHEDULE_CHOICES = ("constant", "cosine", "linear")
 OPTIMIZER_CHOICES = ("adam", "adamw", "sgd", "rmsprop")
 MIXED_PRECISION_CHOICES = ("off", "mixed_float16", "mixed_bfloat16")
 JIT_COMPILE_CHOICES = ("auto", "on", "off")
+# nlpkit.training.RESUME_MODES, spelled out so that --help does not import TensorFlow; a test
+# keeps the two equal.
+RESUME_CHOICES = ("exact", "continue", "restart")
 # Training flags that may differ between the models of one run (ensemble members); data,
 # tokenizer, runtime and export flags are the run's.
 PER_MODEL_TRAINING_FLAGS = frozenset({
@@ -162,6 +165,16 @@ def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=
         "interrupted run resumes from (DIR/backup) (default: %(default)s)",
     )
     group.add_argument(
+        "--resume",
+        choices=RESUME_CHOICES,
+        default="exact",
+        help="what to do with the backup an interrupted run left in DIR/backup: exact resumes "
+        "it only when it was taken with the same settings (and refuses otherwise, listing the "
+        "differences), continue goes on from it even when settings changed (the run is then "
+        "not the one an uninterrupted run would have been), restart deletes it and starts "
+        "afresh (default: %(default)s)",
+    )
+    group.add_argument(
         "--strategy",
         choices=STRATEGY_CHOICES,
         default="auto",
@@ -266,6 +279,7 @@ def training_config_from_args(args, *, monitor="val_loss", monitor_mode="min", *
         mixed_precision=None if args.mixed_precision == "off" else args.mixed_precision,
         jit_compile=jit_compile,
         run_dir=args.run_dir,
+        resume=args.resume,
         seed=args.seed,
         monitor=monitor,
         monitor_mode=monitor_mode,

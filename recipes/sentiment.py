@@ -34,6 +34,7 @@ from nlpkit.data import DataFormatError
 from nlpkit.export import load_latest
 from nlpkit.tasks import classification
 from nlpkit.training import (
+    ResumeMismatch,
     RunDirectoryInUse,
     RunDirectoryLock,
     chief_write_dir,
@@ -76,7 +77,7 @@ def main(argv=None):
     parser, args = parse_args(argv)
     try:
         return run(args)
-    except (FileNotFoundError, DataFormatError, RunDirectoryInUse) as error:
+    except (FileNotFoundError, DataFormatError, RunDirectoryInUse, ResumeMismatch) as error:
         parser.exit(2, f"sentiment.py: error: {error}\n")
 
 

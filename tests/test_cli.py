@@ -98,13 +98,15 @@ def test_choices_match_what_training_accepts():
     assert cli.LR_SCHEDULE_CHOICES == training.LEARNING_RATE_SCHEDULES
     assert set(cli.OPTIMIZER_CHOICES) == set(training.OPTIMIZERS)
     assert set(cli.MIXED_PRECISION_CHOICES) - {"off"} == set(training.MIXED_PRECISION_POLICIES)
+    assert cli.RESUME_CHOICES == training.RESUME_MODES
 
 
 def test_training_config_from_args():
     args = make_parser().parse_args(
         "--epochs 3 --batch-size 8 --learning-rate 0.5 --lr-schedule cosine --optimizer sgd "
         "--clipnorm 1.5 --mixed-precision mixed_bfloat16 --jit-compile off --seed 9 "
-        "--run-dir /tmp/r --patience 5 --ema-momentum 0.999 --weight-decay 0.1".split()
+        "--run-dir /tmp/r --patience 5 --ema-momentum 0.999 --weight-decay 0.1 "
+        "--resume continue".split()
     )
     config = cli.training_config_from_args(args, monitor="val_accuracy", monitor_mode="max")
     assert (config.epochs, config.batch_size, config.learning_rate) == (3, 8, 0.5)
@@ -113,9 +115,11 @@ def test_training_config_from_args():
     assert (config.seed, config.run_dir, config.patience) == (9, "/tmp/r", 5)
     assert (config.ema_momentum, config.weight_decay) == (0.999, 0.1)
     assert (config.monitor, config.monitor_mode) == ("val_accuracy", "max")
+    assert config.resume == "continue"
     defaults = cli.training_config_from_args(make_parser().parse_args([]))
     assert defaults.mixed_precision is None and defaults.jit_compile == "auto"
     assert defaults.ema_momentum is None and defaults.weight_decay is None
+    assert defaults.resume == "exact"
     on = cli.training_config_from_args(make_parser().parse_args(["--jit-compile", "on"]))
     assert on.jit_compile is True
 

@@ -210,10 +210,12 @@ class _Backups:
     def _refuse(self, what, mode, differences=()):
         listed = "".join(f"\n  - {difference}" for difference in differences)
         way_out = (
-            "Run with the settings of the backup, or set TrainingConfig.resume to 'continue' to "
-            "go on from it anyway, or to 'restart' to delete it and start afresh."
+            "Run with the settings of the backup, or set TrainingConfig.resume (a recipe's "
+            "--resume flag) to 'continue' to go on from it anyway, or to 'restart' to delete it "
+            "and start afresh."
             if mode == "exact"
-            else "Set TrainingConfig.resume to 'restart' to delete it and start afresh."
+            else "Set TrainingConfig.resume (a recipe's --resume flag) to 'restart' to delete it "
+            "and start afresh."
         )
         return ResumeMismatch(f"{self.directory}: {what}{listed}\n{way_out}")
 

@@ -138,7 +138,7 @@ def test_labels_outside_the_label_names_exit_with_2_naming_the_line(tmp_path, la
     assert "Traceback" not in message
 
 
-def test_a_second_training_on_the_same_run_dir_refuses_at_once_naming_the_owner(tmp_path):
+def test_a_run_dir_is_owned_by_one_run_and_a_changed_run_does_not_resume_its_backup(tmp_path):
     import time
 
     flags = ["--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export"),
@@ -148,12 +148,14 @@ def test_a_second_training_on_the_same_run_dir_refuses_at_once_naming_the_owner(
     first = subprocess.Popen([sys.executable, RECIPE, *flags, "--epochs", "500", "--patience",
                               "500"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lock = tmp_path / "run" / "run.lock"
+    backup = tmp_path / "run" / "backup" / "checkpoint"
     try:
-        lock = tmp_path / "run" / "run.lock"
         deadline = time.monotonic() + 300
-        while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)  # waits on the first run's own progress: its lock file
-        assert lock.exists(), "the first run never took the lock"
+        # Waits on the first run's own progress: its lock file and its first epoch's backup.
+        while not backup.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert lock.exists() and backup.exists(), "the first run never took the lock or a backup"
         second = run_recipe(*flags)
         message = second.stderr.decode()
         assert second.returncode == 2 and f"in use by process {first.pid}" in message
@@ -161,7 +163,13 @@ def test_a_second_training_on_the_same_run_dir_refuses_at_once_naming_the_owner(
     finally:
         first.kill()
         first.wait(timeout=60)
-    # The killed run's lock is stale: the next run takes it over and trains.
+    # The killed run's lock is stale and is taken over, but its backup is of a 500-epoch run:
+    # resuming it would not give the 1-epoch run asked for, so the run refuses, saying why.
     third = run_recipe(*flags)
-    assert third.returncode == 0, third.stderr.decode()[-3000:]
-    assert "taking over" in third.stderr.decode() and not lock.exists()
+    message = third.stderr.decode()
+    assert "taking over" in message and third.returncode == 2, message[-3000:]
+    assert "epochs: 500 in the backup, 1 now" in message and "--resume" in message
+    assert "Traceback" not in message and not lock.exists()
+    fourth = run_recipe(*flags, "--resume", "restart")
+    assert fourth.returncode == 0, fourth.stderr.decode()[-3000:]
+    assert "deleting the backup" in fourth.stderr.decode() + fourth.stdout.decode()
