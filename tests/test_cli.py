@@ -19,6 +19,7 @@ SHARED_FLAGS = (
     "--seed",
     "--export-dir",
     "--run-dir",
+    "--resume",
     "--strategy",
     "--cpu-devices",
     "--learning-rate",
