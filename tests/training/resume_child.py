@@ -1,4 +1,4 @@
-"""A seeded training run that a test can stop at a chosen point and kill (test_exact_resume.py).
+"""A seeded training run that a test can stop at a chosen point and kill (test_loop.py).
 
     python -m tests.training.resume_child --run-dir R --report R.json
         [--pause-at POINT --marker FILE] [--strategy mirrored --cpu-devices 2] [--resume MODE]

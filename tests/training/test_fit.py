@@ -1,7 +1,7 @@
 """nlpkit.training.fit: train() with its callbacks, resuming, clipping, schedules and seeds.
 
 These run Keras' train step (the default on one device) unless a test says otherwise;
-test_custom_loop.py compares it with the summed step.
+test_steps.py compares it with the summed step.
 """
 
 import json

@@ -195,7 +195,7 @@ def test_a_keras_backup_and_restore_backup_is_refused(tmp_path):
         train(build_fixed_token_classifier, token_examples(), config_for(tmp_path), loss=LOSS)
 
 
-def test_custom_loop_with_loss_scaling_and_clipping_learns(tmp_path):
+def test_the_summed_step_with_loss_scaling_and_clipping_learns(tmp_path):
     # mixed_float16 wraps the optimizer in a LossScaleOptimizer: the loop must clip the unscaled
     # gradient and still let the optimizer unscale it.
     config = config_for(tmp_path, epochs=4, mixed_precision="mixed_float16", clipnorm=0.5,

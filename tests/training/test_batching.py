@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlpkit.training import TrainingConfig, batch_examples, train
-from tests.training.test_custom_loop import BatchLog
+from tests.training.test_steps import BatchLog
 
 COUNT, BATCH = 1000, 32
 
