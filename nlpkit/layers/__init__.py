@@ -3,7 +3,9 @@
 from nlpkit.layers.bag_of_words import BagOfEmbeddings, BagOfWords
 from nlpkit.layers.conv import MultiWidthConv1D
 from nlpkit.layers.coupled_lstm import CoupledLSTM, CoupledLSTMCell
+from nlpkit.layers.embedding import PretrainedEmbedding
 from nlpkit.layers.gru import GRU, GRUCell
+from nlpkit.layers.hub_layer import HubLayer
 from nlpkit.layers.lstm import LSTM, LSTMCell
 from nlpkit.layers.no_forget_gate_lstm import NoForgetGateLSTM, NoForgetGateLSTMCell
 from nlpkit.layers.peephole_lstm import PeepholeLSTM, PeepholeLSTMCell
