@@ -1,9 +1,9 @@
-"""In-graph text processing: tokenizer layers and vocabularies.
+"""In-graph text processing: tokenizer layers, vocabularies, pretrained word vectors.
 May import `nlpkit.data` (its `DataFormatError`); never training, export, tasks or cli.
 
 Tokenizer layers turn a batch of raw strings into token ids inside the TensorFlow graph, so an
 exported model takes sentences. Vocabularies reserve ids 0 `[PAD]`, 1 `[UNK]`, 2 `[BOS]`,
-3 `[EOS]`.
+3 `[EOS]`. `word_vectors` streams GloVe/word2vec/fastText vector files into embedding matrices.
 """
 
 from nlpkit.text.tokenizers import (
@@ -26,6 +26,17 @@ from nlpkit.text.vocabulary import (
     RESERVED_TOKENS,
     Vocabulary,
 )
+from nlpkit.text.word_vectors import (
+    Coverage,
+    EmbeddingMatrix,
+    WordVectors,
+    add_vector_words,
+    embedding_matrix,
+    first_words,
+    iter_word_vectors,
+    read_word_vectors,
+    vector_dimension,
+)
 
 __all__ = [
     "BOS_ID",
@@ -39,9 +50,18 @@ __all__ = [
     "PAD_TOKEN",
     "RESERVED_TOKENS",
     "CharacterTokenizer",
+    "Coverage",
+    "EmbeddingMatrix",
     "Vocabulary",
     "WordPieceTokenizer",
     "WordTokenizer",
+    "WordVectors",
+    "add_vector_words",
+    "embedding_matrix",
+    "first_words",
+    "iter_word_vectors",
     "learn_wordpiece_vocabulary",
+    "read_word_vectors",
     "replace_invalid_utf8",
+    "vector_dimension",
 ]
