@@ -4,6 +4,7 @@ May import `nlpkit.training` (chief-aware writing) and `nlpkit.atomic_files`, ne
 
 - `export_model`: any `keras.export.ExportArchive` -> `<export_base>/<version>/`, all or nothing.
 - `serving_contract`: op-level check against TensorFlow Serving 2.20 and signature inspection.
+- `export_text_encoder`: a text encoder (tokenizer + encoder layers) as a reusable TF Hub module.
 
 Each task builds its own signature on top (e.g. `nlpkit.tasks.classification.export`).
 """
@@ -14,6 +15,7 @@ from nlpkit.export.serving_contract import (
     signature_def,
     unservable_ops,
 )
+from nlpkit.export.text_encoder import TextEncoderArchive, export_text_encoder
 from nlpkit.export.versioned import (
     INCOMPLETE_PREFIX,
     RUN_CONFIG_PATH,
@@ -28,8 +30,10 @@ __all__ = [
     "INCOMPLETE_PREFIX",
     "RUN_CONFIG_PATH",
     "SERVING_RELEASE",
+    "TextEncoderArchive",
     "existing_versions",
     "export_model",
+    "export_text_encoder",
     "load_latest",
     "next_version",
     "remove_stale_staging",
