@@ -112,6 +112,7 @@ rate = NumberRange(float, minimum=0, maximum=1, exclusive_maximum=True)
 fraction = NumberRange(float, minimum=0, maximum=1, exclusive_minimum=True,
                        exclusive_maximum=True)
 any_int = NumberRange(int)
+non_negative_int = NumberRange(int, minimum=0)
 
 
 def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=1e-3, patience=3):
@@ -452,6 +453,98 @@ def ensemble_members(args, options_class, *, name, monitor="val_loss", monitor_m
             changes=changes,
         ))
     return members
+
+
+def true_or_false(text):
+    """An argparse `type` for `true` / `false` (any case), as a bool."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    raise argparse.ArgumentTypeError(f"expected true or false, found {text!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class WordVectorOptions:
+    """How a model's word embedding uses a pretrained vectors file: the flags of
+    `add_word_vector_flags`, which every recipe with a word embedding offers.
+
+    Attributes:
+        path: the vectors file (`--embeddings`), or None for randomly initialised embeddings.
+        trainable: fine-tune the vectors (`--embeddings-trainable`); rows of words added by
+            vocabulary expansion stay frozen either way.
+        channels: 1, or 2 for a frozen copy of the vectors next to the fine-tuned ones, as in
+            Kim's (2014) CNN-multichannel (`--embeddings-channels`).
+        trained_dim: randomly initialised, trained dimensions concatenated after the vectors
+            (`--trained-embedding-dim`).
+        vocabulary_from_file: how many of the file's most frequent words join the vocabulary
+            (`--vocabulary-from-embeddings`).
+    """
+
+    path: str | None = None
+    trainable: bool = True
+    channels: int = 1
+    trained_dim: int = 0
+    vocabulary_from_file: int = 0
+
+    @classmethod
+    def from_args(cls, args):
+        """The options the flags of `add_word_vector_flags` describe."""
+        return cls(path=args.embeddings, trainable=args.embeddings_trainable,
+                   channels=args.embeddings_channels, trained_dim=args.trained_embedding_dim,
+                   vocabulary_from_file=args.vocabulary_from_embeddings)
+
+
+def add_word_vector_flags(parser):
+    """Adds the pretrained word-vector flags (group "pretrained word vectors"): `--embeddings`,
+    `--embeddings-trainable`, `--embeddings-channels`, `--trained-embedding-dim`,
+    `--vocabulary-from-embeddings`. Read them with `WordVectorOptions.from_args` after checking
+    them with `check_word_vector_flags`. Returns the group."""
+    group = parser.add_argument_group(
+        "pretrained word vectors",
+        "The word embedding takes the vectors' width; the exported model holds the vectors and "
+        "needs no vectors file.")
+    group.add_argument("--embeddings", metavar="PATH", default=None,
+                       help="start the word embedding from the vectors in PATH: GloVe or "
+                       "word2vec text ('word v1 ... vd' per line) or fastText .vec (a first line "
+                       "'count dim'), plain or gzipped; each vocabulary word takes the vector of "
+                       "the same word, else of its lower-cased form, else a random one "
+                       "(default: %(default)s, i.e. random embeddings)")
+    group.add_argument("--embeddings-trainable", type=true_or_false, default=True,
+                       metavar="{true,false}",
+                       help="fine-tune the vectors with the rest of the model, or keep them "
+                       "frozen (default: true)")
+    group.add_argument("--embeddings-channels", type=int, choices=(1, 2), default=1,
+                       help="2: a frozen copy of the vectors next to the fine-tuned ones, as in "
+                       "Kim's (2014) CNN-multichannel (default: %(default)s)")
+    group.add_argument("--trained-embedding-dim", type=non_negative_int, default=0,
+                       metavar="D",
+                       help="D more dimensions per word, randomly initialised and trained, "
+                       f"concatenated after the vectors ({non_negative_int}; default: "
+                       "%(default)s)")
+    group.add_argument("--vocabulary-from-embeddings", type=non_negative_int, default=0,
+                       metavar="N",
+                       help="add the words among the N most frequent of the vectors file that "
+                       "the vocabulary lacks, so that words unseen in training still get their "
+                       "vectors; their rows stay frozen (--tokenizer word only) "
+                       f"({non_negative_int}; default: %(default)s)")
+    return group
+
+
+def check_word_vector_flags(parser, args):
+    """Exits through `parser.error` (status 2) when the word-vector flags contradict each
+    other; the checks that need the file or the model are the task's."""
+    if args.embeddings is None:
+        given = [flag for flag, used in (
+            ("--embeddings-trainable false", not args.embeddings_trainable),
+            ("--embeddings-channels 2", args.embeddings_channels == 2),
+            (f"--trained-embedding-dim {args.trained_embedding_dim}",
+             args.trained_embedding_dim > 0),
+            (f"--vocabulary-from-embeddings {args.vocabulary_from_embeddings}",
+             args.vocabulary_from_embeddings > 0)) if used]
+        if given:
+            parser.error(f"{', '.join(given)}: needs --embeddings PATH")
+    elif args.embeddings_channels == 2 and not args.embeddings_trainable:
+        parser.error("--embeddings-channels 2 puts a frozen copy next to fine-tuned vectors; "
+                     "with --embeddings-trainable false both would be frozen")
 
 
 def setup_runtime(args):

@@ -294,6 +294,15 @@ class EmbeddingMatrix:
     init_std: float
     frozen_from: int | None = None
 
+    def describe(self):
+        """One line for a training log: the file, its width, the coverage, the frozen ids."""
+        added = ""
+        if self.frozen_from is not None and self.frozen_from < len(self.matrix):
+            added = (f"; ids {self.frozen_from:,} to {len(self.matrix) - 1:,} are words added "
+                     "from the file, kept frozen")
+        return (f"word vectors {self.path} ({self.dimension} dimensions): "
+                f"{self.coverage}{added}")
+
     def summary(self):
         """A JSON-ready record for a run config."""
         return {"path": self.path, "dimension": self.dimension, "init_std": self.init_std,

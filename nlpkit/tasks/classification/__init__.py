@@ -6,6 +6,7 @@
 
 from nlpkit.tasks.classification.data import (
     fit_tokenizer,
+    load_word_vectors,
     padded_token_ids,
     read_labelled_data,
     tokenized_examples,
@@ -24,6 +25,7 @@ from nlpkit.tasks.classification.flags import (
     add_classifier_flags,
     add_data_flags,
     check_data_flags,
+    check_word_vector_flags,
 )
 from nlpkit.tasks.classification.metrics import classification_report, format_report
 from nlpkit.tasks.classification.model import (
@@ -56,6 +58,7 @@ __all__ = [
     "build_classifier",
     "check_data_flags",
     "check_labels",
+    "check_word_vector_flags",
     "classification_report",
     "classifier_archive",
     "classify",
@@ -64,6 +67,7 @@ __all__ = [
     "export_classifier",
     "fit_tokenizer",
     "format_report",
+    "load_word_vectors",
     "padded_token_ids",
     "pool",
     "read_labelled_data",

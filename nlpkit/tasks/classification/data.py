@@ -1,7 +1,8 @@
 """The data side of text classification: find and read the data, split it, tokenize it.
 
 `read_labelled_data` picks the right reader for a path (GLUE table, Movie Review line files, IMDB
-class folders), `train_dev_split` holds out a dev set, `fit_tokenizer` learns a vocabulary and
+class folders), `train_dev_split` holds out a dev set, `fit_tokenizer` learns a vocabulary,
+`load_word_vectors` extends it from a vectors file and reads the vectors, and
 `tokenized_examples` turns texts into the token-id examples `nlpkit.training.train` consumes.
 """
 
@@ -117,6 +118,43 @@ def fit_tokenizer(kind, texts, vocab_size, max_length):
     else:
         raise ValueError(f"tokenizer must be 'word' or 'wordpiece'; got {kind!r}.")
     return tokenizer
+
+
+def load_word_vectors(options, tokenizer, train_texts, seed=0):
+    """The pretrained vectors of the tokenizer's vocabulary, or None without `options.path`.
+
+    First, with `options.vocabulary_from_file` N, the words among the N most frequent of the
+    file that the vocabulary lacks join it (`nlpkit.text.add_vector_words`: this changes
+    `tokenizer`, so call it before tokenizing); their rows are frozen. Then every vocabulary word
+    gets its vector (`nlpkit.text.embedding_matrix`), and the coverage counts the tokens of
+    `train_texts`.
+
+    Args:
+        options: an `nlpkit.cli.WordVectorOptions`.
+        tokenizer: the fitted word or WordPiece tokenizer.
+        train_texts: the training texts (strings), for the token coverage.
+        seed: seed of the random rows of words without a vector.
+
+    Returns:
+        An `nlpkit.text.EmbeddingMatrix`, or None.
+
+    Raises:
+        DataFormatError: a malformed vectors file, naming file and line.
+    """
+    from nlpkit.text import add_vector_words, embedding_matrix
+
+    if options.path is None:
+        return None
+    frozen_from = None
+    if options.vocabulary_from_file:
+        frozen_from = add_vector_words(tokenizer, options.path, options.vocabulary_from_file)
+    size = tokenizer.vocabulary_size
+    counts = np.zeros(size, np.int64)
+    for start in range(0, len(train_texts), 1024):
+        ids = tokenizer.tokenize(list(train_texts[start : start + 1024])).flat_values.numpy()
+        counts += np.bincount(ids, minlength=size)
+    return embedding_matrix(tokenizer.vocabulary, options.path, token_counts=counts, seed=seed,
+                            frozen_from=frozen_from)
 
 
 def tokenized_examples(texts, tokenizer, batch_size=1024):

@@ -1,12 +1,16 @@
 """The command-line flags of classification recipes: data and tokenization, and the model.
 
 The model's flags are generated from `ClassifierOptions` (`nlpkit.cli.add_option_flags`), so a
-new option is one field there; the data flags are written out here.
+new option is one field there; the data flags are written out here. The pretrained word-vector
+flags are every recipe's (`nlpkit.cli.add_word_vector_flags`); `check_word_vector_flags` checks
+them against the file and the models.
 """
 
+from nlpkit import cli
 from nlpkit.cli import NumberRange, add_option_flags, any_int, fraction, positive_int
+from nlpkit.data import DataFormatError
 from nlpkit.tasks.classification.model import ClassifierOptions
-from nlpkit.text import RESERVED_TOKENS
+from nlpkit.text import RESERVED_TOKENS, vector_dimension
 
 FOLDS = NumberRange(int, minimum=2)
 FOLD = NumberRange(int, minimum=0)
@@ -62,3 +66,29 @@ def check_data_flags(parser, args):
     if args.folds is not None and not args.fold < args.folds:
         parser.error(f"--folds must be at least 2 and --fold in 0..folds-1; found --folds "
                      f"{args.folds} --fold {args.fold}")
+
+
+def check_word_vector_flags(parser, args):
+    """Exits through `parser.error` (status 2) when the word-vector flags cannot be used: those
+    `nlpkit.cli.check_word_vector_flags` refuses, `--vocabulary-from-embeddings` with WordPiece,
+    a `bow` model (no embedding), a vectors file that is missing or malformed (the message names
+    file and line), or an `--embedding-dim` (of the run or of a `--member`) other than the
+    vectors' width. Reads only the file's first lines; call after `cli.member_overrides`."""
+    cli.check_word_vector_flags(parser, args)
+    if args.embeddings is None:
+        return
+    if args.vocabulary_from_embeddings and args.tokenizer != "word":
+        parser.error("--vocabulary-from-embeddings adds whole words: it needs --tokenizer word")
+    models = [{**vars(args), **changes} for changes in getattr(args, "member_overrides", [{}])]
+    if any(model["model"] == "bow" for model in models):
+        parser.error("--embeddings: --model bow has no word embedding; use boe, cnn or rnn")
+    try:
+        dimension = vector_dimension(args.embeddings)
+    except (FileNotFoundError, DataFormatError) as error:
+        parser.error(f"--embeddings: {error}")
+    for model in models:
+        if model["embedding_dim"] not in (None, dimension):
+            parser.error(f"--embedding-dim {model['embedding_dim']} differs from the "
+                         f"{dimension} dimensions of the vectors in {args.embeddings}; leave "
+                         "it out (the width follows the vectors) or add trained dimensions "
+                         "with --trained-embedding-dim")

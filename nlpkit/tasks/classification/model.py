@@ -10,7 +10,9 @@ config are generated from it. A classifier is four stages, each a function here,
     token ids -> embed -> encode -> pool -> classify -> probabilities
 
 The model takes padded token ids (0 = padding) so that the tokenizer can live in the serving
-graph in front of it (see `nlpkit.tasks.classification.export`).
+graph in front of it (see `nlpkit.tasks.classification.export`). With pretrained word vectors
+(an `nlpkit.text.EmbeddingMatrix`, used as `nlpkit.cli.WordVectorOptions` says), the embed stage
+is an `nlpkit.layers.PretrainedEmbedding` that holds them.
 """
 
 import dataclasses
@@ -18,9 +20,12 @@ import dataclasses
 import keras
 
 from nlpkit import layers
-from nlpkit.cli import option, positive_float, positive_int, rate
+from nlpkit.cli import WordVectorOptions, option, positive_float, positive_int, rate
 
 ENCODERS = ("bow", "boe", "cnn", "rnn")
+# The width of randomly initialised word embeddings when `embedding_dim` is None; pretrained
+# vectors bring their own.
+DEFAULT_EMBEDDING_DIM = 128
 
 CELLS = {
     "simple": layers.SimpleRNN,
@@ -67,7 +72,8 @@ class ClassifierOptions:
         pooling: For `"rnn"`: how the top layer's states become one vector: one of `POOLINGS`.
         bow_mode: For `"bow"`: `"multi_hot"`, `"count"` or `"tf_idf"`. With TF-IDF, call
             `adapt_classifier(model, token_id_batches)` before training to set the IDF weights.
-        embedding_dim: Width of the token embeddings (not used by `"bow"`).
+        embedding_dim: Width of the token embeddings (not used by `"bow"`); None: the width
+            of the pretrained vectors, or `DEFAULT_EMBEDDING_DIM` without them.
         units: Units per recurrent layer (per direction).
         filters: For `"cnn"`: filters per width.
         widths: For `"cnn"`: convolution widths.
@@ -91,7 +97,10 @@ class ClassifierOptions:
     pooling: str = option("last", choices=sorted(POOLINGS), help="how states become one vector")
     bow_mode: str = option("tf_idf", choices=["multi_hot", "count", "tf_idf"],
                            help="--model bow features")
-    embedding_dim: int = option(128, type=positive_int, help="width of the word embeddings")
+    embedding_dim: int = option(None, type=positive_int,
+                                default_text=f"{DEFAULT_EMBEDDING_DIM}, or the width of the "
+                                "--embeddings vectors, which it must then equal",
+                                help="width of the word embeddings")
     units: int = option(128, type=positive_int, help="recurrent units per direction")
     filters: int = option(100, type=positive_int, help="CNN filters per width")
     widths: tuple = option((3, 4, 5), type=_widths, metavar="W,W,...", default_text="3,4,5",
@@ -127,7 +136,8 @@ class ClassifierOptions:
         object.__setattr__(self, "widths", tuple(self.widths))
 
 
-def build_classifier(vocab_size, num_classes, options=ClassifierOptions(), name="classifier"):
+def build_classifier(vocab_size, num_classes, options=ClassifierOptions(), name="classifier", *,
+                     vectors=None, vector_options=WordVectorOptions()):
     """Builds a Keras classifier from token ids `(batch, time)` to probabilities `(batch, classes)`.
 
     Args:
@@ -135,6 +145,9 @@ def build_classifier(vocab_size, num_classes, options=ClassifierOptions(), name=
         num_classes: Number of labels.
         options: A `ClassifierOptions`.
         name: Model name.
+        vectors: Optional pretrained word vectors of the vocabulary, an
+            `nlpkit.text.EmbeddingMatrix` (see `embed`).
+        vector_options: An `nlpkit.cli.WordVectorOptions`: how `vectors` are used.
 
     Returns:
         An uncompiled `keras.Model`.
@@ -146,34 +159,71 @@ def build_classifier(vocab_size, num_classes, options=ClassifierOptions(), name=
     (None, 2)
     """
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    embedded = embed(token_ids, vocab_size, options)
+    embedded = embed(token_ids, vocab_size, options, vectors, vector_options)
     states = encode(embedded, options)
     pooled = pool(states, options)
     probabilities = classify(pooled, num_classes, options)
     return keras.Model(token_ids, probabilities, name=name)
 
 
-def embed(token_ids, vocab_size, options):
+def embed(token_ids, vocab_size, options, vectors=None, vector_options=WordVectorOptions()):
     """Token ids `(batch, time)` -> masked embeddings `(batch, time, embedding_dim)` with
     embedding dropout; the bag encoders embed the whole text at once: `bow` into its bag-of-words
-    vector `(batch, vocab_size)`, `boe` into the mean of its embeddings `(batch, embedding_dim)`."""
+    vector `(batch, vocab_size)`, `boe` into the mean of its embeddings `(batch, embedding_dim)`.
+
+    With `vectors` (an `nlpkit.text.EmbeddingMatrix` of the vocabulary), the embedding is a
+    `PretrainedEmbedding` named "embedding" that starts from them, fine-tuned or frozen as
+    `vector_options` says (rows from `vectors.frozen_from` on are always frozen), with a frozen
+    second channel and trained dimensions if asked: its width is then `vectors.dimension` (times
+    2 with two channels) plus `vector_options.trained_dim`.
+
+    Raises:
+        ValueError: `vectors` with the `bow` encoder (which has no embedding), with an
+            `embedding_dim` other than theirs, or with another number of rows than `vocab_size`.
+    """
     if options.encoder == "bow":
+        if vectors is not None:
+            raise ValueError("the bow encoder has no word embedding to start from pretrained "
+                             "vectors; use boe, cnn or rnn")
         return layers.BagOfWords(vocab_size, mode=options.bow_mode, name="bag_of_words")(
             token_ids
         )
-    if options.encoder == "boe":
-        return layers.BagOfEmbeddings(vocab_size, options.embedding_dim, name="bag_of_embeddings")(
-            token_ids
+    if vectors is not None:
+        embedding = _pretrained_embedding(vocab_size, options, vectors, vector_options)
+    elif options.encoder == "boe":
+        return layers.BagOfEmbeddings(vocab_size, _embedding_dim(options),
+                                      name="bag_of_embeddings")(token_ids)
+    else:
+        embedding = keras.layers.Embedding(
+            vocab_size, _embedding_dim(options), mask_zero=True, name="embedding"
         )
-    embedded = keras.layers.Embedding(
-        vocab_size, options.embedding_dim, mask_zero=True, name="embedding"
-    )(token_ids)
+    embedded = embedding(token_ids)
+    if options.encoder == "boe":  # the mean of the pretrained vectors
+        return layers.MeanPooling(name="mean_of_embeddings")(embedded)
     rate = options.dropout if options.embedding_dropout is None else options.embedding_dropout
     return keras.layers.Dropout(
         rate,
         noise_shape=EMBEDDING_DROPOUT_UNITS[options.embedding_dropout_unit],
         name="embedding_dropout",
     )(embedded)
+
+
+def _embedding_dim(options):
+    return DEFAULT_EMBEDDING_DIM if options.embedding_dim is None else options.embedding_dim
+
+
+def _pretrained_embedding(vocab_size, options, vectors, vector_options):
+    if options.embedding_dim not in (None, vectors.dimension):
+        raise ValueError(f"embedding_dim {options.embedding_dim} differs from the width of the "
+                         f"vectors in {vectors.path}, {vectors.dimension}")
+    if len(vectors.matrix) != vocab_size:
+        raise ValueError(f"the vectors have {len(vectors.matrix)} rows for {vocab_size} ids")
+    frozen_from = vocab_size if vectors.frozen_from is None else vectors.frozen_from
+    return layers.PretrainedEmbedding(
+        vocab_size, vectors.dimension, vectors=vectors.matrix,
+        trainable_rows=frozen_from if vector_options.trainable else 0,
+        static_channel=vector_options.channels == 2, trained_dim=vector_options.trained_dim,
+        mask_zero=True, name="embedding")
 
 
 def encode(embedded, options):

@@ -110,3 +110,27 @@ def test_labels_are_checked_by_value_against_the_label_names(tmp_path):
     assert classification.read_labelled_data(folder, ["no", "yes"]).label_names == ["no", "yes"]
     with pytest.raises(DataFormatError, match=r"3 classes \(a, b, c\)"):
         classification.read_labelled_data(folder, ["a", "b", "c"])
+
+
+def test_load_word_vectors_extends_the_vocabulary_then_reads_its_vectors(tmp_path):
+    from nlpkit.cli import WordVectorOptions
+
+    path = write(tmp_path / "vectors.txt", "the 1 2\nFilm 3 4\nzebra 5 6\nfine 7 8\n")
+    texts = ["a fine film", "the film", "a dull one"]
+    assert classification.load_word_vectors(WordVectorOptions(), None, texts) is None
+    tokenizer = classification.fit_tokenizer("word", texts, 100, 10)
+    size = tokenizer.vocabulary_size
+    vectors = classification.load_word_vectors(
+        WordVectorOptions(path=str(path), vocabulary_from_file=3), tokenizer, texts, seed=1)
+    assert tokenizer.vocabulary.tokens[size:] == ["zebra"] and vectors.frozen_from == size
+    rows = dict(zip(tokenizer.vocabulary.tokens, vectors.matrix.tolist()))
+    assert rows["the"] == [1, 2] and rows["film"] == [3, 4] and rows["zebra"] == [5, 6]
+    # The first 3 words limit which words join the vocabulary, not where vectors are looked up.
+    assert rows["fine"] == [7, 8]
+    assert (vectors.coverage.types, vectors.coverage.exact, vectors.coverage.lowercased) == (
+        7, 3, 1)
+    # 8 running tokens: "the", "fine", "film" x2 have vectors, "a" x2, "dull", "one" do not
+    assert (vectors.coverage.tokens, vectors.coverage.tokens_found) == (8, 4)
+    assert vectors.describe().startswith(f"word vectors {path} (2 dimensions): ")
+    assert f"ids {size} to {size} are words added from the file, kept frozen" in (
+        vectors.describe())

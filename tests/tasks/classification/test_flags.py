@@ -37,3 +37,79 @@ def test_bad_data_flags_are_usage_errors_naming_the_range(argv, message, capsys)
     with pytest.raises(SystemExit) as raised:
         parser.parse_args(argv)
     assert raised.value.code == 2 and message in capsys.readouterr().err
+
+
+def vector_flags_parser():
+    from nlpkit.cli import (
+        add_ensemble_flags,
+        add_training_flags,
+        add_word_vector_flags,
+        member_overrides,
+    )
+    from nlpkit.tasks.classification.model import ClassifierOptions
+
+    parser = argparse.ArgumentParser(prog="recipe")
+    add_training_flags(parser, name="test")
+    classification.add_data_flags(parser)
+    classification.add_classifier_flags(parser)
+    group = add_word_vector_flags(parser)
+    add_ensemble_flags(parser)
+
+    def parse(*argv):
+        args = parser.parse_args(list(argv))
+        args.member_overrides = member_overrides(parser, args, ClassifierOptions)
+        classification.check_word_vector_flags(parser, args)
+        return args
+
+    return parser, group, parse
+
+
+def test_word_vector_flags_have_documented_defaults_and_give_the_options(tmp_path):
+    from nlpkit.cli import WordVectorOptions
+
+    parser, group, parse = vector_flags_parser()
+    for action in group._group_actions:
+        assert "default:" in action.help, action.dest
+    assert WordVectorOptions.from_args(parse()) == WordVectorOptions()
+    path = tmp_path / "v.txt"
+    path.write_text("good 1 2 3\nbad 3 2 1\n", encoding="utf-8")
+    args = parse("--embeddings", str(path), "--embeddings-trainable", "False",
+                 "--trained-embedding-dim", "4", "--vocabulary-from-embeddings", "100",
+                 "--embedding-dim", "3", "--model", "cnn")
+    assert WordVectorOptions.from_args(args) == WordVectorOptions(
+        path=str(path), trainable=False, channels=1, trained_dim=4, vocabulary_from_file=100)
+    assert WordVectorOptions.from_args(parse("--embeddings", str(path), "--embeddings-channels",
+                                             "2")).channels == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--embeddings-trainable", "no"], "--embeddings-trainable: expected true or false"),
+    (["--embeddings-channels", "3"], "invalid choice: 3"),
+    (["--trained-embedding-dim", "-1"], "--trained-embedding-dim: expected an integer >= 0"),
+    (["--vocabulary-from-embeddings", "100"], "--vocabulary-from-embeddings 100: needs --embed"),
+    (["--embeddings-trainable", "false"], "--embeddings-trainable false: needs --embeddings"),
+    (["@", "--embeddings-channels", "2", "--embeddings-trainable", "false"],
+     "with --embeddings-trainable false both would be frozen"),
+    (["@", "--tokenizer", "wordpiece", "--vocabulary-from-embeddings", "5"],
+     "it needs --tokenizer word"),
+    (["@", "--model", "bow"], "--model bow has no word embedding"),
+    (["@", "--member", "model=bow"], "--model bow has no word embedding"),
+    (["@", "--embedding-dim", "300"], "--embedding-dim 300 differs from the 3 dimensions"),
+    (["@", "--member", "embedding-dim=4"], "--embedding-dim 4 differs from the 3 dimensions"),
+    (["--embeddings", "absent.txt"], "--embeddings: [Errno 2] No such file"),
+    # Only the first vector is read here; later lines are checked when the file is read.
+    (["--embeddings", "BAD"], "bad.txt, line 1: expected a number in column 3, found 'x'"),
+])
+def test_word_vector_flags_that_cannot_be_used_are_usage_errors(tmp_path, capsys, argv, message):
+    good = tmp_path / "v.txt"
+    good.write_text("good 1 2 3\nbad 3 2 1\n", encoding="utf-8")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("good 1 x 3\nbad 3 2\n", encoding="utf-8")
+    argv = [{"@": "--embeddings", "BAD": str(bad)}.get(item, item) for item in argv]
+    if argv[0] == "--embeddings" and argv[1] not in (str(bad), "absent.txt"):
+        argv.insert(1, str(good))
+    _, _, parse = vector_flags_parser()
+    with pytest.raises(SystemExit) as raised:
+        parse(*argv)
+    assert raised.value.code == 2
+    assert message in " ".join(capsys.readouterr().err.split())

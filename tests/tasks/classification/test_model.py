@@ -206,3 +206,128 @@ def test_ensemble_members_get_their_options_run_dirs_and_seeds():
     single = ensemble_members(parsed_flags("--run-dir", "r")[1], ClassifierOptions,
                               name="classifier")
     assert [(m.name, m.config.run_dir, m.config.seed) for m in single] == [("classifier", "r", None)]
+
+
+# Pretrained word vectors: the embed stage of every encoder with an embedding starts from them.
+
+VECTOR_TOKENS = ["good", "fun", "dull", "film", "plot", "awful", "great", "zebra"]
+
+
+def vectors_vocabulary():
+    from nlpkit.text import RESERVED_TOKENS
+
+    return list(RESERVED_TOKENS) + VECTOR_TOKENS
+
+
+def word_vectors(tmp_path, dimension=5, frozen_from=None):
+    """An `EmbeddingMatrix` for a 12-id vocabulary from a vectors file the test writes (all
+    words but the last have a vector)."""
+    from nlpkit.text import embedding_matrix
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "vectors.txt"
+    path.write_text("".join(f"{word} " + " ".join(f"{v:.5f}" for v in rng.normal(size=dimension))
+                            + "\n" for word in VECTOR_TOKENS[:-1]), encoding="utf-8")
+    return embedding_matrix(vectors_vocabulary(), path, seed=0, frozen_from=frozen_from)
+
+
+def vector_options(**kwargs):
+    from nlpkit.cli import WordVectorOptions
+
+    return WordVectorOptions(path="vectors.txt", **kwargs)
+
+
+@pytest.mark.parametrize("encoder, kwargs", [("boe", {}), ("cnn", {}),
+                                             ("rnn", {"cell": "gru", "pooling": "mean"})])
+def test_pretrained_vectors_start_every_embedding_and_padding_is_ignored(tmp_path, encoder,
+                                                                         kwargs):
+    vectors = word_vectors(tmp_path)
+    model = build_classifier(12, 3, ClassifierOptions(encoder=encoder, units=4, filters=3,
+                                                      dropout=0.0, **kwargs),
+                             vectors=vectors, vector_options=vector_options())
+    layer = model.get_layer("embedding")
+    assert layer.output_dim == 5
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.embeddings), vectors.matrix)
+    probabilities = keras.ops.convert_to_numpy(model(TOKEN_IDS))
+    alone = keras.ops.convert_to_numpy(model(TOKEN_IDS[:1, :5]))
+    np.testing.assert_allclose(probabilities[0], alone[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("usage, width, trainable, frozen", [
+    ({}, 5, ["tuned_vectors"], []),
+    ({"trainable": False}, 5, [], ["frozen_vectors"]),
+    ({"channels": 2}, 10, ["tuned_vectors"], ["static_vectors"]),
+    ({"trained_dim": 7}, 12, ["tuned_vectors", "trained_embeddings"], []),
+])
+def test_vector_options_choose_what_trains(tmp_path, usage, width, trainable, frozen):
+    model = build_classifier(12, 2, ClassifierOptions(encoder="cnn", filters=3),
+                             vectors=word_vectors(tmp_path), vector_options=vector_options(**usage))
+    layer = model.get_layer("embedding")
+    assert layer.output_dim == width
+    assert [weight.name for weight in layer.trainable_weights] == trainable
+    assert [weight.name for weight in layer.non_trainable_weights] == frozen
+
+
+def test_rows_added_by_vocabulary_expansion_stay_frozen_when_fine_tuning(tmp_path):
+    model = build_classifier(12, 2, ClassifierOptions(encoder="cnn", filters=3),
+                             vectors=word_vectors(tmp_path, frozen_from=10),
+                             vector_options=vector_options())
+    layer = model.get_layer("embedding")
+    assert [tuple(w.shape) for w in layer.trainable_weights] == [(10, 5)]
+    assert [tuple(w.shape) for w in layer.non_trainable_weights] == [(2, 5)]
+
+
+def test_vectors_need_an_embedding_of_their_width(tmp_path):
+    vectors = word_vectors(tmp_path)
+    with pytest.raises(ValueError, match="bow encoder has no word embedding"):
+        build_classifier(12, 2, ClassifierOptions(encoder="bow"), vectors=vectors)
+    with pytest.raises(ValueError, match="embedding_dim 6 differs from the width of the vectors"):
+        build_classifier(12, 2, ClassifierOptions(encoder="cnn", embedding_dim=6),
+                         vectors=vectors)
+    with pytest.raises(ValueError, match="12 rows for 13 ids"):
+        build_classifier(13, 2, ClassifierOptions(encoder="cnn"), vectors=vectors)
+    assert build_classifier(12, 2, ClassifierOptions(encoder="cnn", embedding_dim=5),
+                            vectors=vectors).get_layer("embedding").output_dim == 5
+
+
+@pytest.mark.skipif(not layer_checks.backend_is_tensorflow(), reason="exports need TensorFlow")
+def test_frozen_vectors_stay_bit_identical_through_fit_keras_file_and_export(tmp_path):
+    """The whole life of a model with frozen vectors: fit with Adam and weight decay, `.keras`
+    save and load, and the sentiment recipe's export (`export_classifier`), whose SavedModel
+    holds the vectors as variables and serves the loaded model's probabilities."""
+    import tensorflow as tf
+
+    from nlpkit.tasks.classification.export import export_classifier
+    from nlpkit.text import WordTokenizer
+
+    vectors = word_vectors(tmp_path, frozen_from=10)
+    tokenizer = WordTokenizer(vocabulary=vectors_vocabulary(), lowercase=True)
+    keras.utils.set_random_seed(4)
+    model = build_classifier(12, 2, ClassifierOptions(encoder="cnn", filters=3, widths=(2,)),
+                             vectors=vectors, vector_options=vector_options(channels=2))
+    model.compile(optimizer=keras.optimizers.Adam(0.05, weight_decay=0.5),
+                  loss="sparse_categorical_crossentropy")
+    texts = ["good fun film", "dull awful plot", "great film", "awful dull"]
+    ids = tokenizer(tf.constant(texts))
+    model.fit(ids, np.array([1, 0, 1, 0]), epochs=4, verbose=0)
+    table = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings)
+    np.testing.assert_array_equal(table[:, 5:], vectors.matrix)  # the static channel
+    np.testing.assert_array_equal(table[10:, :5], vectors.matrix[10:])  # the added words
+    assert not np.array_equal(table[4:10, :5], vectors.matrix[4:10])  # fine-tuned rows moved
+
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded.get_layer("embedding").embeddings), table)
+
+    version_dir = export_classifier(tokenizer, loaded, ["negative", "positive"],
+                                    str(tmp_path / "export"))
+    served = tf.saved_model.load(version_dir)
+    exported = {variable.name.split("/")[-1].split(":")[0]: variable.numpy()
+                for variable in served.variables}
+    np.testing.assert_array_equal(exported["static_vectors"], vectors.matrix[:10])
+    np.testing.assert_array_equal(exported["frozen_vectors"], vectors.matrix[10:])
+    np.testing.assert_array_equal(exported["tuned_vectors"], table[:10, :5])
+    probabilities = served.signatures["serving_default"](text=tf.constant(texts))["probabilities"]
+    np.testing.assert_allclose(probabilities.numpy(), keras.ops.convert_to_numpy(loaded(ids)),
+                               atol=1e-6)
