@@ -6,6 +6,9 @@ r"""Sentiment classification: train, evaluate, export, predict.
     python recipes/sentiment.py train --data ../shared/datasets/sentiment/sst2/train.tsv \
         --dev-data ../shared/datasets/sentiment/sst2/dev.tsv --model rnn --pooling mean_max \
         --member model=cnn,embedding-dropout=0,max-norm=3     # a BiLSTM + CNN ensemble
+    python recipes/sentiment.py train --data ../shared/datasets/sentiment/sst2/train.tsv \
+        --dev-data ../shared/datasets/sentiment/sst2/dev.tsv --model cnn \
+        --embeddings ../shared/datasets/embeddings/glove.6B.50d/vectors.txt.gz  # GloVe vectors
     python recipes/sentiment.py evaluate --data ../shared/datasets/sentiment/sst2/dev.tsv
     python recipes/sentiment.py predict "a gripping , funny film" "a dull mess"
     echo "what a waste of time" | python recipes/sentiment.py predict
@@ -61,6 +64,7 @@ def build_parser():
     cli.add_training_flags(parser, name="sentiment", epochs=5, batch_size=32, patience=2)
     classification.add_data_flags(parser)
     classification.add_classifier_flags(parser)
+    cli.add_word_vector_flags(parser)
     cli.add_ensemble_flags(parser)
     return parser
 
@@ -70,6 +74,7 @@ def parse_args(argv):
     args = parser.parse_intermixed_args(argv)
     classification.check_data_flags(parser, args)
     args.member_overrides = cli.member_overrides(parser, args, classification.ClassifierOptions)
+    classification.check_word_vector_flags(parser, args)
     return parser, args
 
 
@@ -101,8 +106,15 @@ def train(args, strategy):
         folds=args.folds, fold=args.fold, dev_fraction=args.dev_fraction, seed=args.split_seed)
     tokenizer = classification.fit_tokenizer(
         args.tokenizer, train_texts.texts, args.vocab_size, args.max_length)
+    # Pretrained word vectors (--embeddings): the file's most frequent words may join the
+    # vocabulary (--vocabulary-from-embeddings), then each vocabulary word gets its vector.
+    vector_options = cli.WordVectorOptions.from_args(args)
+    vectors = classification.load_word_vectors(vector_options, tokenizer, train_texts.texts,
+                                               seed=args.seed or 0)
     print(f"{len(train_texts)} training and {len(dev_texts)} dev texts, "
           f"{tokenizer.vocabulary_size} {args.tokenizer} ids, labels {label_names}")
+    if vectors:
+        print(vectors.describe())
     # Tokenized once (cached datasets), then read by every ensemble member.
     train_examples = classification.tokenized_examples(train_texts, tokenizer)
     dev_examples = classification.tokenized_examples(dev_texts, tokenizer)
@@ -112,7 +124,8 @@ def train(args, strategy):
     # joins the model in front at export time, so the Keras model starts at token ids.
     def build_model(options, name):
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        embedded = classification.embed(token_ids, tokenizer.vocabulary_size, options)
+        embedded = classification.embed(token_ids, tokenizer.vocabulary_size, options,
+                                        vectors, vector_options)
         states = classification.encode(embedded, options)
         pooled = classification.pool(states, options)
         probabilities = classification.classify(pooled, len(label_names), options)
@@ -142,7 +155,8 @@ def train(args, strategy):
         dev_texts.labels, model.predict(dev_ids, batch_size=256, verbose=0), label_names)
     print(classification.format_report(report))
     config_record = cli.run_config(args, label_names=label_names, dev_metrics=report,
-                                   models=[member.options for member in members])
+                                   models=[member.options for member in members],
+                                   word_vectors=vectors.summary() if vectors else None)
     # Under multi-worker training every worker gets here; only the chief writes the run folder.
     with chief_write_dir(args.run_dir) as run_dir:
         cli.save_run_config(os.path.join(run_dir, "metrics.json"), {**report, **trained.summary})

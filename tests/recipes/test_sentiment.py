@@ -173,3 +173,63 @@ def test_a_run_dir_is_owned_by_one_run_and_a_changed_run_does_not_resume_its_bac
     fourth = run_recipe(*flags, "--resume", "restart")
     assert fourth.returncode == 0, fourth.stderr.decode()[-3000:]
     assert "deleting the backup" in fourth.stderr.decode() + fourth.stdout.decode()
+
+
+def write_vectors(path, words, dimension=4):
+    """A GloVe-style vectors file whose values are exact in float32 (multiples of 1/8)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = {word: rng.integers(-16, 16, size=dimension) / 8 for word in words}
+    path.write_text("".join(f"{word} " + " ".join(str(v) for v in row) + "\n"
+                            for word, row in rows.items()), encoding="utf-8")
+    return {word: row.astype(np.float32) for word, row in rows.items()}
+
+
+def test_frozen_pretrained_vectors_are_the_exported_models_embedding_rows(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  registers the ops of the exported tokenizer
+
+    # "The" lower-cases onto "the"; "zebra" and "yak" are not in the sample: vocabulary
+    # expansion adds them.
+    file_vectors = write_vectors(tmp_path / "vectors.txt", [
+        "the", "The", "brilliant", "terrible", "animation", "zebra", "waste", "yak"])
+    flags = ["--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export")]
+    result = run_recipe("--model", "cnn", "--filters", "4", "--epochs", "1", "--seed", "1",
+                        "--embeddings", str(tmp_path / "vectors.txt"), "--embeddings-trainable",
+                        "false", "--vocabulary-from-embeddings", "7", *flags)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    assert "6 of " in result.stdout.decode() and "are words added from the file" in (
+        result.stdout.decode())
+    config = json.loads((tmp_path / "export" / "1" / "assets.extra" / "run_config.json")
+                        .read_text())
+    assert config["flags"]["embeddings"] == str(tmp_path / "vectors.txt")
+    assert config["flags"]["embeddings_trainable"] is False
+    assert config["word_vectors"]["dimension"] == 4 and config["word_vectors"]["exact"] == 6
+    tokens = json.loads((tmp_path / "run" / "tokenizer.json").read_text())["config"][
+        "vocabulary"]
+    assert tokens[-1] == "zebra" and "yak" not in tokens  # the 8th word was not considered
+    served = tf.saved_model.load(str(tmp_path / "export" / "1"))
+    (table,) = [variable.numpy() for variable in served.variables
+                if "frozen_vectors" in variable.name]
+    assert table.shape == (len(tokens), 4)
+    for word in ("the", "brilliant", "terrible", "animation", "zebra", "waste"):
+        np.testing.assert_array_equal(table[tokens.index(word)], file_vectors[word])
+    np.testing.assert_array_equal(table[0], 0.0)
+    result = run_recipe("predict", *flags, "a zebra")
+    assert result.returncode == 0 and result.stdout.decode().split("\t")[0] in (
+        "positive", "negative")
+
+
+def test_a_bad_vectors_file_exits_with_2_naming_file_and_line(tmp_path):
+    bad = tmp_path / "vectors.txt"
+    bad.write_text("the 1 2 3\nbrilliant 1 2 3\nterrible 1 2\n", encoding="utf-8")
+    result = run_recipe("--embeddings", str(bad), "--run-dir", str(tmp_path / "run"))
+    message = result.stderr.decode()
+    assert result.returncode == 2 and "Traceback" not in message
+    assert f"{bad}, line 3: expected a word and 3 values (as on line 1), found 2" in message
+    result = run_recipe("--embeddings", str(bad), "--embedding-dim", "300",
+                        "--run-dir", str(tmp_path / "run"))
+    message = result.stderr.decode()
+    assert result.returncode == 2 and "--embedding-dim 300 differs from the 3" in message
