@@ -1,6 +1,7 @@
 """What every task's SavedModel export shares: versioned, atomic directories and the serving check.
 
-May import `nlpkit.training` (chief-aware writing) and `nlpkit.atomic_files`, never a task.
+May import `nlpkit.training` (chief-aware writing), `nlpkit.atomic_files`, and the layers, text and
+data packages for the modules it builds itself (`word_vectors_module`); never a task.
 
 - `export_model`: any `keras.export.ExportArchive` -> `<export_base>/<version>/`, all or nothing.
 - `serving_contract`: op-level check against TensorFlow Serving 2.20 and signature inspection.
