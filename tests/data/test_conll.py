@@ -135,3 +135,68 @@ def test_empty_file_and_docstart_only_are_errors(tmp_path):
 def test_subset():
     data = TaggedSentences([["a"], ["b", "c"]], [["O"], ["B-X", "I-X"]])
     assert data.subset([1]).tokens == [["b", "c"]]
+
+
+def test_lines_and_path_are_recorded_and_kept_by_subset(tmp_path):
+    path = _write(tmp_path, CONLL_SAMPLE)
+    data = read_conll(path)
+    assert data.lines == [3, 9, 13] and data.path == str(path)
+    assert data.line_of(2, 1) == 14
+    assert data.subset([2, 0]).lines == [13, 3]
+
+
+def test_iob2_to_bioes_and_back_round_trip():
+    from nlpkit.data.conll import bioes_to_iob2, iob2_to_bioes
+
+    iob2 = ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-LOC", "I-LOC", "B-ORG"]
+    bioes = iob2_to_bioes(iob2)
+    assert bioes == ["B-PER", "E-PER", "O", "S-LOC", "B-LOC", "I-LOC", "E-LOC", "S-ORG"]
+    assert bioes_to_iob2(bioes) == iob2
+
+
+def test_bioes_files_are_read_as_iob2(tmp_path):
+    path = _write(tmp_path, "New B-LOC\nYork E-LOC\nis O\nbig O\n\nBob S-PER\n")
+    data = read_conll(path, scheme="bioes", check_scheme=True)
+    assert data.tags == [["B-LOC", "I-LOC", "O", "O"], ["B-PER"]]
+
+
+@pytest.mark.parametrize(
+    "content, scheme, line, expected",
+    [
+        ("a O\nb I-PER\n", "iob2", 2, "B-PER or I-PER before I-PER (IOB2)"),
+        ("a B-LOC\nb I-PER\n", "iob2", 2, "B-PER or I-PER before I-PER"),
+        ("a B-LOC\nb O\n\nc O\n", "bioes", 2, "I-LOC or E-LOC after B-LOC"),
+        ("a O\nb E-LOC\n", "bioes", 2, "B-LOC before E-LOC"),
+        ("a O\nb B-LOC\n", "bioes", 2, "I-LOC or E-LOC after B-LOC"),
+    ],
+)
+def test_check_scheme_names_the_line_that_breaks_the_scheme(tmp_path, content, scheme, line,
+                                                            expected):
+    path = _write(tmp_path, content)
+    with pytest.raises(DataFormatError) as caught:
+        read_conll(path, scheme=scheme, check_scheme=True)
+    assert caught.value.line == line and expected in caught.value.expected
+    read_conll(path, scheme="iob1" if scheme == "iob2" else scheme)  # unchecked: accepted
+
+
+def test_tab_delimited_tokens_keep_their_spaces(tmp_path):
+    path = _write(tmp_path, "New York\tB-LOC\nrocks\tO\n\t\n@bob\tB-PER\n")
+    data = read_conll(path, delimiter="\t")
+    assert data.tokens == [["New York", "rocks"], ["@bob"]]
+
+
+def test_max_length_names_the_first_token_beyond_it(tmp_path):
+    path = _write(tmp_path, "a O\nb O\n\nc O\nd O\ne O\n")
+    assert len(read_conll(path, max_length=3)) == 2
+    with pytest.raises(DataFormatError) as caught:
+        read_conll(path, max_length=2)
+    assert caught.value.line == 6 and "at most 2 tokens per sentence" in str(caught.value)
+
+
+def test_documents_as_units(tmp_path):
+    data = read_conll(_write(tmp_path, CONLL_SAMPLE), units="documents")
+    assert data.tokens == [
+        ["EU", "rejects", "German", "call", ".", "Peter", "Blackburn"],
+        ["Jan", "Bob", "Smith", "in"],
+    ]
+    assert data.tags[0][-2:] == ["B-PER", "I-PER"] and data.lines == [3, 13]
