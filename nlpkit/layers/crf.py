@@ -19,8 +19,9 @@ Constraints: `allowed_transitions`, `allowed_start` and `allowed_end` (built by
 Training sees a forbidden transition as the finite score `disallowed_score` (not -inf, so no
 gradient is ever NaN); Viterbi sees it as -inf, so a decoded path never contains one.
 
-Only public `keras.ops` are used, so the layer runs under every Keras backend; the time loops are
-`keras.ops.scan`, so Viterbi decoding runs inside an exported TensorFlow graph.
+Only public `keras.ops` are used, so the layer runs under every Keras backend. The time loops are
+`keras.ops` loops (`scan`, and `while_loop` for the forward algorithm on TensorFlow, see `_fold`),
+so Viterbi decoding runs inside an exported TensorFlow graph and training compiles with XLA.
 """
 
 import keras
@@ -65,6 +66,26 @@ def _split_step(packed_t, num_tags):
     )
 
 
+def _fold(step, carry, sequence):
+    """`step(carry, item)` over the leading axis of `sequence`; returns the last carry.
+
+    The forward algorithm is the loop training differentiates. On TensorFlow it runs as
+    `keras.ops.while_loop` with `maximum_iterations`, whose gradient compiles with XLA (that of
+    `keras.ops.scan` there does not: its gradient needs a fixed loop bound); elsewhere as
+    `keras.ops.scan`, since JAX cannot reverse-differentiate a while loop.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return ops.scan(lambda c, item: (step(c, item), None), carry, sequence)[0]
+    steps = ops.shape(sequence)[0]
+    _, carry = ops.while_loop(
+        lambda t, _: t < steps,
+        lambda t, c: (t + 1, step(c, sequence[t])),
+        (0, carry),
+        maximum_iterations=steps,
+    )
+    return carry
+
+
 def crf_forward(emissions, mask, transitions, start, end, tags=None):
     """The forward algorithm: `log Z` per row, and the score of `tags` when given.
 
@@ -105,13 +126,11 @@ def crf_forward(emissions, mask, transitions, start, end, tags=None):
             increment = ops.sum(emissions_t * gold_t, axis=-1) + entry
             score = score + ops.where(real_t[:, 0], increment, ops.zeros_like(increment))
             previous = ops.where(real_t, gold_t, previous)
-        carry = (alpha, score, previous)
-        # TensorFlow's scan wants the per-step outputs to mirror the carry.
-        return carry, carry
+        return alpha, score, previous
 
     # shape: (batch, tags), zeros whose batch size follows the inputs' (also with no time step)
     zeros = ops.zeros_like(ops.sum(emissions, axis=1))
-    (alpha, score, previous), _ = ops.scan(step, (zeros, zeros[:, 0], zeros), packed)
+    alpha, score, previous = _fold(step, (zeros, zeros[:, 0], zeros), packed)
     has_any = ops.any(mask, axis=1)
     log_partition = ops.logsumexp(alpha + end, axis=-1)
     log_partition = ops.where(has_any, log_partition, ops.zeros_like(log_partition))
@@ -255,6 +274,10 @@ class CRF(keras.layers.Layer):
     tagger = keras.Model(words, crf(emissions))  # same weights; save or export this one
     tagger.predict(word_ids)  # (batch, time) int32 tag ids, 0 at padding
     ```
+
+    With `nlpkit.training.train`, build the trainer in `build_model`, pass `loss=None`, and give
+    examples `({"words": ids, "tags": tags}, tags)`: padding both with 0 is fine, the mask comes
+    from the words. The trainer's `val_loss` is then the dev set's mean NLL.
     """
 
     def __init__(
@@ -290,15 +313,20 @@ class CRF(keras.layers.Layer):
         num_tags = int(input_shape[-1])
         self._check_constraints(num_tags)
         self.num_tags = num_tags
+        # autocast=False: under a mixed policy the weights are read in their float32, not cast
+        # down to float16 first; `_potentials` casts them to the math dtype.
         self.transitions = self.add_weight(
             name="transitions",
             shape=(num_tags, num_tags),
             initializer=self.transitions_initializer,
+            autocast=False,
         )
         self.start = self.add_weight(
-            name="start", shape=(num_tags,), initializer=self.start_initializer
+            name="start", shape=(num_tags,), initializer=self.start_initializer, autocast=False
         )
-        self.end = self.add_weight(name="end", shape=(num_tags,), initializer=self.end_initializer)
+        self.end = self.add_weight(
+            name="end", shape=(num_tags,), initializer=self.end_initializer, autocast=False
+        )
 
     def _check_constraints(self, num_tags):
         for name, shape in (

@@ -14,7 +14,6 @@ import pytest
 from nlpkit.layers.crf import CRF, bioes_allowed_transitions, iob2_allowed_transitions
 from tests.layer_checks import (
     assert_config_round_trip,
-    assert_export_runs_without_nlpkit,
     assert_model_saves_and_loads,
     backend_is_tensorflow,
     run_without_nlpkit,
@@ -27,6 +26,16 @@ BIOES_TAGS = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "S-LOC"]
 
 def numpy(tensor):
     return keras.ops.convert_to_numpy(tensor)
+
+
+def run(method, *arrays):
+    """`method(*arrays)` as NumPy; compiled as a whole under JAX, where op-by-op eager execution
+    would compile every op for every new shape (slow). The layer must be built already."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        method = jax.jit(method)
+    return keras.tree.map_structure(numpy, method(*arrays))
 
 
 @pytest.fixture
@@ -131,10 +140,10 @@ def test_matches_brute_force_for_lengths_1_to_5_with_masks(num_tags, float64):
     layer = crf_with(params)
     lengths = [1, 2, 3, 4, 5, 3, 5, 1, 2, 4]
     emissions, tags, mask, rows = padded_batch(rng, lengths, num_tags, time=5)
-    log_partition = numpy(layer.log_partition(emissions, mask))
-    best_paths, best_scores = (numpy(t) for t in layer.decode(emissions, mask))
-    scores = numpy(layer.sequence_score(emissions, tags, mask))
-    log_likelihood = numpy(layer.log_likelihood(emissions, tags, mask))
+    log_partition = run(layer.log_partition, emissions, mask)
+    best_paths, best_scores = run(layer.decode, emissions, mask)
+    scores = run(layer.sequence_score, emissions, tags, mask)
+    log_likelihood = run(layer.log_likelihood, emissions, tags, mask)
     assert best_paths.dtype == np.int32
     for b, (x, y) in enumerate(rows):
         expected_log_z, expected_path, expected_best = brute_force(x, *params)
@@ -171,14 +180,15 @@ def test_padded_with_mask_equals_each_sequence_alone():
         start_initializer=keras.initializers.RandomNormal(seed=2),
         end_initializer=keras.initializers.RandomNormal(seed=3),
     )
-    emissions, tags, mask, rows = padded_batch(rng, [1, 6, 3, 5], num_tags, time)
+    layer.build((None, None, num_tags))
+    emissions, tags, mask, rows = padded_batch(rng, [2, 4, 5], num_tags, time)
     emissions = emissions.astype("float32")
-    padded_nll = numpy(layer.negative_log_likelihood(emissions, tags, mask))
-    padded_tags, padded_scores = (numpy(t) for t in layer.decode(emissions, mask))
+    padded_nll = run(layer.negative_log_likelihood, emissions, tags, mask)
+    padded_tags, padded_scores = run(layer.decode, emissions, mask)
     for b, (x, y) in enumerate(rows):
         alone = x[None].astype("float32")
-        nll = numpy(layer.negative_log_likelihood(alone, y[None]))
-        alone_tags, alone_scores = (numpy(t) for t in layer.decode(alone))
+        nll = run(layer.negative_log_likelihood, alone, y[None])
+        alone_tags, alone_scores = run(layer.decode, alone)
         np.testing.assert_allclose(padded_nll[b], nll[0], rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(padded_tags[b][mask[b]], alone_tags[0])
         np.testing.assert_allclose(padded_scores[b], alone_scores[0], rtol=1e-5, atol=1e-5)
@@ -277,7 +287,8 @@ def autodiff_nll_gradients(layer, emissions, tags, mask):
                 return keras.ops.sum(layer.negative_log_likelihood(x, tags, mask))
 
         values = [numpy(w) for w in weights]
-        gradients = jax.grad(loss, argnums=(0, 1, 2, 3))(emissions, *values)
+        # Compiled once: op-by-op eager JAX would compile every op of the backward pass.
+        gradients = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))(emissions, *values)
         return [np.asarray(g) for g in gradients]
     pytest.skip(f"no gradient check for the {keras.backend.backend()} backend")
 
@@ -375,8 +386,8 @@ def test_constrained_decoding_never_breaks_a_constraint(helper, names, float64):
     inside = [i for i, name in enumerate(names) if name.startswith(("I-", "E-"))]
     emissions[..., inside] += 5.0
     rows = [(x + np.isin(np.arange(num_tags), inside) * 5.0, y) for x, y in rows]
-    decoded, best_scores = (numpy(t) for t in layer.decode(emissions, mask))
-    log_partition = numpy(layer.log_partition(emissions, mask))
+    decoded, best_scores = run(layer.decode, emissions, mask)
+    log_partition = run(layer.log_partition, emissions, mask)
     potentials = reference_potentials(params, constraints)
     for b, (x, _) in enumerate(rows):
         path = decoded[b][mask[b]].tolist()
@@ -388,7 +399,7 @@ def test_constrained_decoding_never_breaks_a_constraint(helper, names, float64):
         np.testing.assert_allclose(best_scores[b], expected_best, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(log_partition[b], expected_log_z, rtol=1e-5, atol=1e-5)
     # The unconstrained CRF with the same weights does take forbidden paths here.
-    free = numpy(crf_with(params).decode(emissions, mask)[0])
+    free = run(crf_with(params).decode, emissions, mask)[0]
     assert not all(path_is_allowed(free[b][mask[b]].tolist(), constraints) for b in range(6))
 
 
@@ -442,11 +453,15 @@ def tagger_models(num_tags=3, **crf_kwargs):
     return trainer, tagger, emitter, crf
 
 
-def test_fit_with_the_added_loss_reduces_the_nll():
+@pytest.mark.parametrize("jit_compile", ["auto", True], ids=["auto", "xla"])
+def test_fit_with_the_added_loss_reduces_the_nll(jit_compile):
+    if jit_compile is True and not backend_is_tensorflow():
+        pytest.skip("JAX always compiles with XLA: the 'auto' case covers it")
     keras.utils.set_random_seed(0)
     words, tags = tagging_data(np.random.default_rng(0))
     trainer, tagger, emitter, crf = tagger_models()
-    trainer.compile(optimizer=keras.optimizers.Adam(0.1))
+    # XLA needs a fixed bound on the differentiated loop (TensorFlow): see crf._fold.
+    trainer.compile(optimizer=keras.optimizers.Adam(0.1), jit_compile=jit_compile)
     features = {"words": words, "tags": tags}
     # The loss is the batch mean of the per-sequence NLL.
     expected = numpy(crf.negative_log_likelihood(emitter(words), tags, words != 0)).mean()
@@ -463,11 +478,22 @@ def test_fit_with_the_added_loss_reduces_the_nll():
 
 
 def test_mixed_precision_runs_the_math_in_float32():
-    layer = CRF(dtype="mixed_float16")
-    emissions = np.random.default_rng(6).normal(size=(2, 3, 4)).astype("float16")
-    log_partition = layer.log_partition(emissions)
-    assert keras.backend.standardize_dtype(log_partition.dtype) == "float32"
-    assert numpy(layer(emissions)).dtype == np.int32
+    rng = np.random.default_rng(6)
+    params = [p.astype("float32") for p in random_params(rng, 4)]
+    mixed = CRF(dtype="mixed_float16")
+    mixed.build((None, None, 4))
+    mixed.set_weights(params)
+    exact = CRF(dtype="float32")
+    exact.build((None, None, 4))
+    exact.set_weights(params)
+    emissions = rng.normal(size=(2, 3, 4)).astype("float16")  # the same in both dtypes
+    gold = np.array([[0, 1, 2], [3, 3, 0]])
+    assert numpy(mixed(emissions, tags=gold)).dtype == np.int32
+    # The added loss: float32 math on the float32 weights, not on weights cast to float16.
+    (loss,) = mixed.losses
+    assert keras.backend.standardize_dtype(loss.dtype) == "float32"
+    expected = numpy(exact.negative_log_likelihood(emissions.astype("float32"), gold)).mean()
+    np.testing.assert_allclose(numpy(loss), expected, rtol=1e-6)
 
 
 # --- config, saving and export -------------------------------------------------------------------
@@ -511,15 +537,17 @@ def test_keras_file_round_trip_decodes_the_same(tmp_path):
     assert [w.name for w in crf.weights] == ["transitions", "start", "end"]
 
 
-def test_saved_model_serving_function_runs_viterbi_without_nlpkit(tmp_path):
+def test_saved_model_serving_functions_run_viterbi_without_nlpkit(tmp_path):
     if not backend_is_tensorflow():
         pytest.skip("SavedModel is a TensorFlow format")
     import tensorflow as tf
 
     tagger = constrained_tagger()
-    assert_export_runs_without_nlpkit(tagger, SAMPLE_WORDS, tmp_path)
+    # `model.export`, and a hand-made `tf.saved_model.save` serving function; both have a free
+    # time dimension, and both run Viterbi in their graph.
+    exported_dir = os.path.join(str(tmp_path), "exported")
+    tagger.export(exported_dir, verbose=False)
 
-    # A hand-made serving function with a free time dimension: Viterbi runs in its graph.
     class Serving(tf.Module):
         def __init__(self, model):
             super().__init__()
@@ -529,21 +557,26 @@ def test_saved_model_serving_function_runs_viterbi_without_nlpkit(tmp_path):
         def serve(self, words):
             return {"tags": self.model(words)}
 
-    export_dir = os.path.join(str(tmp_path), "serving")
+    saved_dir = os.path.join(str(tmp_path), "saved")
     module = Serving(tagger)
-    tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})
-    long_words = np.array([[1, 4, 5, 6, 2, 7, 9, 0]], dtype="int32")
-    np.save(os.path.join(str(tmp_path), "long.npy"), long_words)
+    tf.saved_model.save(module, saved_dir, signatures={"serving_default": module.serve})
+    batches = {"short": SAMPLE_WORDS, "long": np.array([[1, 4, 5, 6, 2, 7, 9, 0]], "int32")}
+    for name, words in batches.items():
+        np.save(os.path.join(str(tmp_path), f"{name}.npy"), words)
     script = f"""
         import numpy as np
         import tensorflow as tf
-        serve = tf.saved_model.load({export_dir!r}).signatures["serving_default"]
-        for name, words in (("short", {SAMPLE_WORDS.tolist()!r}),
-                            ("long", np.load({os.path.join(str(tmp_path), "long.npy")!r}))):
-            np.save({str(tmp_path)!r} + "/" + name + "_tags.npy",
-                    serve(words=tf.constant(words, tf.int32))["tags"].numpy())
+        exported = tf.saved_model.load({exported_dir!r})
+        saved = tf.saved_model.load({saved_dir!r}).signatures["serving_default"]
+        for name in ("short", "long"):
+            words = tf.constant(np.load({str(tmp_path)!r} + f"/{{name}}.npy"))
+            np.save({str(tmp_path)!r} + f"/{{name}}_exported.npy", exported.serve(words).numpy())
+            np.save({str(tmp_path)!r} + f"/{{name}}_saved.npy", saved(words=words)["tags"].numpy())
+        assert "nlpkit" not in sys.modules
     """
     run_without_nlpkit(script, cwd=tmp_path)
-    for name, words in (("short", SAMPLE_WORDS), ("long", long_words)):
-        served = np.load(os.path.join(str(tmp_path), f"{name}_tags.npy"))
-        np.testing.assert_array_equal(served, numpy(tagger(words)))
+    for name, words in batches.items():
+        expected = numpy(tagger(words))
+        for kind in ("exported", "saved"):
+            served = np.load(os.path.join(str(tmp_path), f"{name}_{kind}.npy"))
+            np.testing.assert_array_equal(served, expected, err_msg=f"{name} {kind}")
