@@ -329,7 +329,8 @@ def option(default, *, help, flag=None, type=None, choices=None, metavar=None, d
     lets `--member` change them, and `dataclasses.asdict` records them in the run config.
 
     Args:
-        default: the option's default value (a bool makes an on/off `--flag/--no-flag`).
+        default: the option's default value (a bool makes an on/off `--flag/--no-flag`, unless
+            `type` is given, e.g. `true_or_false` for a `--flag true|false`).
         help: the flag's help, without the default (appended as "(default: ...)").
         flag: the flag's name when it is not `--<field-name-with-dashes>`.
         type: argparse type; default `type(default)`, required when `default` is None.
@@ -365,7 +366,7 @@ def add_option_flags(parser, options_class, title):
         accepted = f"{meta['type']}; " if isinstance(meta["type"], NumberRange) else ""
         kwargs = {"dest": _destination(flag), "default": field.default,
                   "help": f"{meta['help']} ({accepted}default: {shown})"}
-        if isinstance(field.default, bool):
+        if isinstance(field.default, bool) and meta["type"] is None:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             if meta["type"] is None and field.default is None:
