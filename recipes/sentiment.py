@@ -9,6 +9,12 @@ r"""Sentiment classification: train, evaluate, export, predict.
     python recipes/sentiment.py train --data ../shared/datasets/sentiment/sst2/train.tsv \
         --dev-data ../shared/datasets/sentiment/sst2/dev.tsv --model cnn \
         --embeddings ../shared/datasets/embeddings/glove.6B.50d/vectors.txt.gz  # GloVe vectors
+    python -m nlpkit.export.word_vectors_module --split whitespace \
+        ../shared/datasets/embeddings/glove.6B.50d/vectors.txt.gz saved_models/glove-6b-50d
+    python recipes/sentiment.py --data ../shared/datasets/sentiment/mr --folds 10 --fold 0 \
+        --hub-encoder saved_models/glove-6b-50d/1   # a TF Hub module as the encoder, on raw text
+    python recipes/sentiment.py export-encoder --export-dir saved_models/sentiment-encoder
+        # the trained model's encoder as a Hub module: --hub-encoder saved_models/...-encoder/1
     python recipes/sentiment.py evaluate --data ../shared/datasets/sentiment/sst2/dev.tsv
     python recipes/sentiment.py predict "a gripping , funny film" "a dull mess"
     echo "what a waste of time" | python recipes/sentiment.py predict
@@ -20,6 +26,13 @@ Data (`--data`): a TSV/CSV with `sentence` and `label` columns (GLUE SST-2), a f
 of N seeded folds (cross-validation: one run per fold). The export in
 `saved_models/sentiment/<version>/` takes raw text (`text`) and answers `probabilities`, `label`
 and `score`; `saved_models/README.md` shows how to serve it.
+
+`--hub-encoder HANDLE` makes a TF Hub text-embedding module the encoder (text -> module ->
+dropout -> classifier; `--hub-trainable true` fine-tunes it): the model reads the raw text, so no
+tokenizer is fitted and the tokenizer, vocabulary, word-vector and encoder flags are refused.
+`export-encoder` writes the part of the model in `--run-dir` before its output layer (tokenizer,
+embedding, encoder, pooling) as a reusable Hub module `<export-dir>/<version>/` (default
+`saved_models/sentiment-encoder`), which `--hub-encoder` reads back.
 """
 
 import argparse
@@ -34,7 +47,7 @@ import nlpkit.layers  # noqa: F401  registers the layers and tokenizers that loa
 import nlpkit.text  # noqa: F401
 from nlpkit import cli
 from nlpkit.data import DataFormatError
-from nlpkit.export import load_latest
+from nlpkit.export import existing_versions, export_text_encoder, load_latest
 from nlpkit.tasks import classification
 from nlpkit.training import (
     ResumeMismatch,
@@ -47,6 +60,9 @@ from nlpkit.training import (
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "data", "sentiment_sample.tsv")
+# Where export-encoder writes when --export-dir is left at the classifier's default: never among
+# the classifier's versions, which predict and evaluate read.
+ENCODER_EXPORT_DIR = os.path.join("saved_models", "sentiment-encoder")
 
 
 def build_parser():
@@ -54,9 +70,13 @@ def build_parser():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "command", nargs="?", default="train", choices=["train", "evaluate", "predict", "export"],
+        "command", nargs="?", default="train",
+        choices=["train", "evaluate", "predict", "export", "export-encoder"],
         help="train (then evaluate on the dev set and export), evaluate the latest export on "
-        "--data, predict with the latest export, or export the last trained model "
+        "--data, predict with the latest export, export the last trained model, or "
+        "export-encoder: write the last trained model's sentence encoder (everything before "
+        "its output layer) as a TF Hub module in --export-dir (default for this command: "
+        f"{ENCODER_EXPORT_DIR}), for --hub-encoder DIR/<version> "
         # literal default: parse_intermixed_args hides positional defaults while it parses
         "(default: train)",
     )
@@ -74,7 +94,10 @@ def parse_args(argv):
     args = parser.parse_intermixed_args(argv)
     classification.check_data_flags(parser, args)
     args.member_overrides = cli.member_overrides(parser, args, classification.ClassifierOptions)
+    classification.check_hub_encoder_flags(parser, args)
     classification.check_word_vector_flags(parser, args)
+    if args.command == "export-encoder" and args.export_dir == parser.get_default("export_dir"):
+        args.export_dir = ENCODER_EXPORT_DIR
     return parser, args
 
 
@@ -93,7 +116,8 @@ def run(args):
         # One training per run directory, from its first step to its export.
         with RunDirectoryLock(args.run_dir, enabled=is_chief()):
             return train(args, strategy)
-    commands = {"evaluate": evaluate, "predict": predict, "export": export}
+    commands = {"evaluate": evaluate, "predict": predict, "export": export,
+                "export-encoder": export_encoder}
     return commands[args.command](args, strategy)
 
 
@@ -104,25 +128,40 @@ def train(args, strategy):
         classification.read_labelled_data(args.data or SAMPLE, label_names),
         classification.read_labelled_data(args.dev_data, label_names) if args.dev_data else None,
         folds=args.folds, fold=args.fold, dev_fraction=args.dev_fraction, seed=args.split_seed)
-    tokenizer = classification.fit_tokenizer(
-        args.tokenizer, train_texts.texts, args.vocab_size, args.max_length)
-    # Pretrained word vectors (--embeddings): the file's most frequent words may join the
-    # vocabulary (--vocabulary-from-embeddings), then each vocabulary word gets its vector.
-    vector_options = cli.WordVectorOptions.from_args(args)
-    vectors = classification.load_word_vectors(vector_options, tokenizer, train_texts.texts,
-                                               seed=args.seed or 0)
-    print(f"{len(train_texts)} training and {len(dev_texts)} dev texts, "
-          f"{tokenizer.vocabulary_size} {args.tokenizer} ids, labels {label_names}")
-    if vectors:
-        print(vectors.describe())
-    # Tokenized once (cached datasets), then read by every ensemble member.
-    train_examples = classification.tokenized_examples(train_texts, tokenizer)
-    dev_examples = classification.tokenized_examples(dev_texts, tokenizer)
-    dev_ids = classification.padded_token_ids(dev_texts, tokenizer)
+    if args.model == "hub":
+        # A Hub encoder (--hub-encoder) tokenizes the raw text itself: the model starts at text.
+        tokenizer = vectors = None
+        vector_options = cli.WordVectorOptions()
+        print(f"{len(train_texts)} training and {len(dev_texts)} dev texts, raw text into the "
+              f"Hub module {args.hub_encoder}, labels {label_names}")
+        train_examples = classification.text_examples(train_texts)
+        dev_examples = classification.text_examples(dev_texts)
+    else:
+        tokenizer = classification.fit_tokenizer(
+            args.tokenizer, train_texts.texts, args.vocab_size, args.max_length)
+        # Pretrained word vectors (--embeddings): the file's most frequent words may join the
+        # vocabulary (--vocabulary-from-embeddings), then each vocabulary word gets its vector.
+        vector_options = cli.WordVectorOptions.from_args(args)
+        vectors = classification.load_word_vectors(vector_options, tokenizer, train_texts.texts,
+                                                   seed=args.seed or 0)
+        print(f"{len(train_texts)} training and {len(dev_texts)} dev texts, "
+              f"{tokenizer.vocabulary_size} {args.tokenizer} ids, labels {label_names}")
+        if vectors:
+            print(vectors.describe())
+        # Tokenized once (cached datasets), then read by every ensemble member.
+        train_examples = classification.tokenized_examples(train_texts, tokenizer)
+        dev_examples = classification.tokenized_examples(dev_texts, tokenizer)
+    dev_inputs = classification.model_inputs(dev_texts, tokenizer)
 
     # 2. Model: text -> token ids -> embedding -> encoder -> pooling -> classifier. The tokenizer
-    # joins the model in front at export time, so the Keras model starts at token ids.
+    # joins the model in front at export time, so the Keras model starts at token ids. A Hub
+    # module does all but the classifier, on the raw text.
     def build_model(options, name):
+        if options.encoder == "hub":
+            text = keras.Input(shape=(), dtype="string", name="text")
+            encoded = classification.hub_encode(text, options)
+            probabilities = classification.classify(encoded, len(label_names), options)
+            return keras.Model(text, probabilities, name=name)
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         embedded = classification.embed(token_ids, tokenizer.vocabulary_size, options,
                                         vectors, vector_options)
@@ -137,7 +176,7 @@ def train(args, strategy):
 
     def dev_accuracy(model):
         return {"dev_accuracy": classification.classification_report(
-            dev_texts.labels, model.predict(dev_ids, batch_size=256, verbose=0),
+            dev_texts.labels, model.predict(dev_inputs, batch_size=256, verbose=0),
             label_names)["accuracy"]}
 
     # 3. Train, with checkpoints, resumable backups, TensorBoard logs and early stopping; with
@@ -152,21 +191,30 @@ def train(args, strategy):
 
     # 4. Evaluate on the dev set and keep the scores next to the checkpoints.
     report = classification.classification_report(
-        dev_texts.labels, model.predict(dev_ids, batch_size=256, verbose=0), label_names)
+        dev_texts.labels, model.predict(dev_inputs, batch_size=256, verbose=0), label_names)
     print(classification.format_report(report))
     config_record = cli.run_config(args, label_names=label_names, dev_metrics=report,
                                    models=[member.options for member in members],
-                                   word_vectors=vectors.summary() if vectors else None)
+                                   word_vectors=vectors.summary() if vectors else None,
+                                   hub_encoder=hub_encoder_record(args))
     # Under multi-worker training every worker gets here; only the chief writes the run folder.
     with chief_write_dir(args.run_dir) as run_dir:
         cli.save_run_config(os.path.join(run_dir, "metrics.json"), {**report, **trained.summary})
         model.save(os.path.join(run_dir, "model.keras"))
+        # null for a model that reads text itself, so no earlier run's tokenizer stays behind.
         cli.save_run_config(os.path.join(run_dir, "tokenizer.json"),
-                            keras.saving.serialize_keras_object(tokenizer))
+                            tokenizer and keras.saving.serialize_keras_object(tokenizer))
         cli.save_run_config(os.path.join(run_dir, "run_config.json"), config_record)
 
     # 5. Export: raw text in, probabilities / label / score out (export_model is chief-aware).
     return export_version(args, tokenizer, model, label_names, config_record)
+
+
+def hub_encoder_record(args):
+    """The Hub module of a `--hub-encoder` run, for its run config (None for other runs)."""
+    if args.model != "hub":
+        return None
+    return {"handle": args.hub_encoder, "trainable": args.hub_trainable}
 
 
 def export_version(args, tokenizer, model, label_names, config_record):
@@ -176,15 +224,50 @@ def export_version(args, tokenizer, model, label_names, config_record):
     return 0
 
 
-def export(args, strategy):
+def load_trained(run_dir):
+    """The model, tokenizer (None for a model on raw text) and run config that training left in
+    `run_dir`."""
     def read_json(name):
-        with open(os.path.join(args.run_dir, name), encoding="utf-8") as handle:
+        with open(os.path.join(run_dir, name), encoding="utf-8") as handle:
             return json.load(handle)
 
-    model = keras.models.load_model(os.path.join(args.run_dir, "model.keras"))
-    tokenizer = keras.saving.deserialize_keras_object(read_json("tokenizer.json"))
-    config_record = read_json("run_config.json")
+    path = os.path.join(run_dir, "model.keras")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file; train a model with this --run-dir first")
+    model = keras.models.load_model(path)
+    tokenizer_config = read_json("tokenizer.json")
+    tokenizer = tokenizer_config and keras.saving.deserialize_keras_object(tokenizer_config)
+    return model, tokenizer, read_json("run_config.json")
+
+
+def export(args, strategy):
+    model, tokenizer, config_record = load_trained(args.run_dir)
     return export_version(args, tokenizer, model, config_record["label_names"], config_record)
+
+
+def export_encoder(args, strategy):
+    """Writes the trained model's sentence encoder (its tokenizer, then its layers from token ids
+    to the vector its output layer reads) as a reusable TF Hub module."""
+    model, tokenizer, config_record = load_trained(args.run_dir)
+    try:
+        encoder = classification.sentence_encoder(model)
+    except ValueError as error:
+        print(f"sentiment.py: error: export-encoder: {error}", file=sys.stderr)
+        return 2
+    classifiers = [version for version in existing_versions(args.export_dir)
+                   if os.path.exists(os.path.join(args.export_dir, str(version), "assets",
+                                                  classification.LABELS_FILENAME))]
+    if classifiers:
+        print(f"sentiment.py: error: export-encoder: {args.export_dir} holds classifier exports "
+              f"(versions {classifiers}); give the encoder its own --export-dir",
+              file=sys.stderr)
+        return 2
+    handle = export_text_encoder(
+        tokenizer, encoder, args.export_dir,
+        run_config={**config_record, "encoder_of": os.path.abspath(args.run_dir)})
+    print(f"exported the sentence encoder of {args.run_dir} ({encoder.output.shape[-1]} "
+          f"dimensions) as the Hub module {handle}")
+    return 0
 
 
 def predict(args, strategy):

@@ -3,7 +3,9 @@
 `read_labelled_data` picks the right reader for a path (GLUE table, Movie Review line files, IMDB
 class folders), `train_dev_split` holds out a dev set, `fit_tokenizer` learns a vocabulary,
 `load_word_vectors` extends it from a vectors file and reads the vectors, and
-`tokenized_examples` turns texts into the token-id examples `nlpkit.training.train` consumes.
+`tokenized_examples` turns texts into the token-id examples `nlpkit.training.train` consumes
+(`text_examples` keeps them as raw strings, for models that read text themselves: a Hub encoder).
+`model_inputs` gives a whole set's inputs for `model.predict`, token ids or strings.
 """
 
 import dataclasses
@@ -183,3 +185,19 @@ def padded_token_ids(texts, tokenizer, batch_size=1024):
         padded[index, : len(row)] = row
     return padded
 
+
+
+def text_examples(texts):
+    """An unbatched `tf.data.Dataset` of `(text, label)`, the text a scalar `tf.string`: the
+    examples of a model that reads raw text itself (the `"hub"` encoder). `nlpkit.training.train`
+    batches them like token ids (strings need no padding) under any strategy."""
+    return texts.to_dataset()
+
+
+def model_inputs(texts, tokenizer=None):
+    """All texts as one input for `model.predict`: 0-padded token ids `(examples, longest)` with
+    a tokenizer, else the raw strings `(examples,)` (a NumPy object array) for a model that reads
+    text itself."""
+    if tokenizer is None:
+        return np.asarray(texts.texts, dtype=object)
+    return padded_token_ids(texts, tokenizer)

@@ -10,7 +10,9 @@ The exported `serving_default` signature is
 Preprocessing (a Keras layer mapping strings to token ids, with its vocabulary) and the label
 names (an asset, `assets/labels.txt`, one per line, looked up in the graph) are inside the
 SavedModel, so serving it needs TensorFlow (and TF Text if the preprocessing uses its ops) but no
-nlpkit.
+nlpkit. A model that reads the text itself (a TF Hub encoder, `nlpkit.layers.HubLayer`) is
+exported without a preprocessor: the module's graph, tables and variables go into the SavedModel,
+and the signature is the same.
 
 Example:
 
@@ -88,8 +90,15 @@ def classifier_archive(preprocessor, model, labels_file, num_labels, *, from_log
         from_logits: the model outputs logits; the signature applies a softmax.
 
     Raises:
-        ValueError: the model's output width differs from `num_labels`.
+        ValueError: the model's output width differs from `num_labels`, or without a
+            preprocessor the model does not take strings.
     """
+    inputs = getattr(model, "inputs", None) or []
+    if preprocessor is None and len(inputs) == 1 and inputs[0].dtype != "string":
+        raise ValueError(
+            f"without a preprocessor the model must take the raw text (a string input); "
+            f"{model.name!r} takes {inputs[0].dtype} of shape {inputs[0].shape}: pass the "
+            "tokenizer that makes its input")
     label_lookup = LabelLookup(labels_file)
 
     def serve(text):
@@ -141,7 +150,8 @@ def export_classifier(
 
     Args:
         preprocessor: Keras layer from `tf.string` `[batch]` to the model's input (see
-            `classifier_archive`), or `None`.
+            `classifier_archive`), or `None` for a model that takes the strings itself (e.g. one
+            on a TF Hub encoder).
         model: Keras model from the preprocessor's output to `[batch, len(labels)]`
             probabilities (or logits with `from_logits=True`).
         labels: class names in class-index order.

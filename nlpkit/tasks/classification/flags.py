@@ -3,19 +3,24 @@
 The model's flags are generated from `ClassifierOptions` (`nlpkit.cli.add_option_flags`), so a
 new option is one field there; the data flags are written out here. The pretrained word-vector
 flags are every recipe's (`nlpkit.cli.add_word_vector_flags`); `check_word_vector_flags` checks
-them against the file and the models.
+them against the file and the models. `check_hub_encoder_flags` checks `--hub-encoder` (a model
+that reads raw text) against the flags that only models on token ids use.
 """
+
+import os
 
 from nlpkit import cli
 from nlpkit.cli import NumberRange, add_option_flags, any_int, fraction, positive_int
 from nlpkit.data import DataFormatError
-from nlpkit.tasks.classification.model import ClassifierOptions
+from nlpkit.tasks.classification.model import HUB_OPTIONS, ClassifierOptions
 from nlpkit.text import RESERVED_TOKENS, vector_dimension
 
 FOLDS = NumberRange(int, minimum=2)
 FOLD = NumberRange(int, minimum=0)
 # The reserved tokens ([PAD], [UNK], [BOS], [EOS]) and at least one word.
 VOCABULARY_SIZE = NumberRange(int, minimum=len(RESERVED_TOKENS) + 1)
+# The run's flags that only a model on token ids uses (a Hub module tokenizes by itself).
+TOKENIZER_FLAGS = ("tokenizer", "vocab_size", "max_length", "embeddings")
 
 
 def add_classifier_flags(parser):
@@ -92,3 +97,74 @@ def check_word_vector_flags(parser, args):
                          f"{dimension} dimensions of the vectors in {args.embeddings}; leave "
                          "it out (the width follows the vectors) or add trained dimensions "
                          "with --trained-embedding-dim")
+
+
+def _flag_text(flag, value):
+    """How a flag with `value` reads on a command line: `--units 64`, `--no-bidirectional`."""
+    if isinstance(value, bool):
+        return flag if value else f"--no-{flag[2:]}"
+    if isinstance(value, (tuple, list)):
+        value = ",".join(str(item) for item in value)
+    return f"{flag} {value}"
+
+
+def _destination(flag):
+    return flag.lstrip("-").replace("-", "_")
+
+
+def check_hub_encoder_flags(parser, args):
+    """Checks `--hub-encoder HANDLE` / `--model hub` and makes them agree; exits through
+    `parser.error` (status 2) when they cannot be used.
+
+    A Hub encoder reads the raw text itself, so with it the model is `hub` (set here when
+    `--model` was left at its default), and the flags of models on token ids are refused when
+    given a value other than their default: `--model` of another kind, `--tokenizer`,
+    `--vocab-size`, `--max-length`, `--embeddings` and the embedding, encoder and pooling options
+    of `ClassifierOptions`. `--model hub` needs a handle, `--hub-trainable true` a Hub encoder,
+    and an ensemble cannot mix Hub members (text in) with others (token ids in). A local handle
+    must be a SavedModel directory and is made absolute (the `.keras` file and the run config
+    keep it, and it must resolve from anywhere). Call after `cli.member_overrides`, before
+    `check_word_vector_flags`.
+    """
+    default_model = parser.get_default("model")
+    overrides = getattr(args, "member_overrides", None) or [{}]
+    models = [{**vars(args), **changes} for changes in overrides]
+    for model, changes in zip(models, overrides):
+        where = " (--member)" if changes else ""
+        if model["hub_encoder"] is None:
+            if model["model"] == "hub":
+                parser.error(f"--model hub{where} needs --hub-encoder HANDLE, the module to use")
+            if model["hub_trainable"]:
+                parser.error(f"--hub-trainable true{where} fine-tunes a Hub module: it needs "
+                             "--hub-encoder HANDLE")
+        elif model["model"] not in ("hub", default_model):
+            parser.error(f"--hub-encoder{where}: the Hub module is the encoder and reads the raw "
+                         f"text, so it cannot go with --model {model['model']}")
+    hub = [model["hub_encoder"] is not None for model in models]
+    if not any(hub):
+        return
+    if not all(hub):
+        parser.error("--member: an ensemble cannot mix Hub-encoder models (raw text in) with "
+                     "models on token ids; give every member a --hub-encoder, or none")
+    flags = {_destination(flag): flag for flag in ("--" + dest.replace("_", "-")
+                                                    for dest in TOKENIZER_FLAGS)}
+    flags.update({_destination(flag): flag
+                  for name, flag in cli.option_flags(ClassifierOptions).items()
+                  if name not in HUB_OPTIONS})
+    unused = [_flag_text(flag, model[dest]) for model in models for dest, flag in flags.items()
+              if model[dest] != parser.get_default(dest)]
+    if unused:
+        parser.error("--hub-encoder: the Hub module tokenizes, embeds and encodes the raw text "
+                     "itself, so these flags do not apply: "
+                     f"{', '.join(dict.fromkeys(unused))}; leave them out")
+    for changes in [vars(args)] + overrides:
+        if "model" in changes:
+            changes["model"] = "hub"
+        handle = changes.get("hub_encoder")
+        if handle is None or "://" in handle:  # a URL, resolved by hub.load
+            continue
+        if not os.path.isfile(os.path.join(handle, "saved_model.pb")):
+            parser.error(f"--hub-encoder {handle}: not a SavedModel directory (no "
+                         "saved_model.pb there); give a module's version directory, e.g. "
+                         "saved_models/glove-6b-50d/1, or a URL")
+        changes["hub_encoder"] = os.path.abspath(handle)

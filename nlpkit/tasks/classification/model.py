@@ -13,6 +13,15 @@ The model takes padded token ids (0 = padding) so that the tokenizer can live in
 graph in front of it (see `nlpkit.tasks.classification.export`). With pretrained word vectors
 (an `nlpkit.text.EmbeddingMatrix`, used as `nlpkit.cli.WordVectorOptions` says), the embed stage
 is an `nlpkit.layers.PretrainedEmbedding` that holds them.
+
+The `"hub"` encoder is a TensorFlow Hub text-embedding module (strings in, one vector out, like
+`nnlm-en-dim50`), as in TensorFlow's "text classification with TF Hub" tutorial; the module
+tokenizes, embeds and pools by itself, so that model takes the raw text:
+
+    text -> hub_encode -> classify -> probabilities
+
+`sentence_encoder` cuts any of these classifiers back to the part before `classify` (text or token
+ids -> the encoded vector), which `nlpkit.export.export_text_encoder` writes as a Hub module.
 """
 
 import dataclasses
@@ -20,9 +29,22 @@ import dataclasses
 import keras
 
 from nlpkit import layers
-from nlpkit.cli import WordVectorOptions, option, positive_float, positive_int, rate
+from nlpkit.cli import (
+    WordVectorOptions,
+    option,
+    positive_float,
+    positive_int,
+    rate,
+    true_or_false,
+)
 
-ENCODERS = ("bow", "boe", "cnn", "rnn")
+ENCODERS = ("bow", "boe", "cnn", "rnn", "hub")
+# The layers `classify` adds, found by name (see `sentence_encoder`).
+ENCODED_DROPOUT_NAME = "encoded_dropout"
+OUTPUT_LAYER_NAME = "probabilities"
+HUB_LAYER_NAME = "hub_encoder"
+# The options a `"hub"` classifier uses: the module replaces tokenizer, embedding and encoder.
+HUB_OPTIONS = ("encoder", "dropout", "max_norm", "hub_encoder", "hub_trainable")
 # The width of randomly initialised word embeddings when `embedding_dim` is None; pretrained
 # vectors bring their own.
 DEFAULT_EMBEDDING_DIM = 128
@@ -64,8 +86,9 @@ class ClassifierOptions:
 
     Attributes:
         encoder: `"bow"` (bag of words: multi-hot, counts or TF-IDF into a linear layer),
-            `"boe"` (mean of embeddings), `"cnn"` (`MultiWidthConv1D`, Kim 2014) or `"rnn"`.
-            Flag `--model`.
+            `"boe"` (mean of embeddings), `"cnn"` (`MultiWidthConv1D`, Kim 2014), `"rnn"`, or
+            `"hub"` (the TF Hub module `hub_encoder`; the model then takes raw text). Flag
+            `--model`.
         cell: For `"rnn"`: one of `CELLS`.
         bidirectional: For `"rnn"`: wrap every recurrent layer in `keras.layers.Bidirectional`.
         num_layers: For `"rnn"`: number of stacked recurrent layers. Flag `--layers`.
@@ -86,10 +109,16 @@ class ClassifierOptions:
         recurrent_dropout: For `"rnn"`: dropout on the recurrent state.
         max_norm: If set, the output layer's weight vector of each class is rescaled after every
             update so that its L2 norm is at most this (Kim 2014 uses 3).
+        hub_encoder: For `"hub"` (and only there): the module's handle, a directory or a URL
+            `hub.load` resolves; a TF2 SavedModel whose `__call__` maps a batch of strings to
+            `(batch, dim)`, such as those `nlpkit.export.export_text_encoder` writes.
+        hub_trainable: For `"hub"`: fine-tune the module's trainable variables with the
+            classifier (frozen by default, as `hub.KerasLayer` is).
     """
 
     encoder: str = option("rnn", flag="--model", choices=ENCODERS,
-                          help="bag of words, bag of embeddings, Kim's CNN or a recurrent encoder")
+                          help="bag of words, bag of embeddings, Kim's CNN, a recurrent "
+                          "encoder, or the TF Hub module of --hub-encoder")
     cell: str = option("lstm", choices=sorted(CELLS), help="recurrent cell for --model rnn")
     bidirectional: bool = option(True, help="read the text both ways")
     num_layers: int = option(1, flag="--layers", type=positive_int,
@@ -117,6 +146,18 @@ class ClassifierOptions:
     max_norm: float = option(None, type=positive_float, default_text="None, i.e. none",
                              help="bound on the L2 norm of each class's output weights, as in "
                              "Kim (2014)")
+    hub_encoder: str = option(None, type=str, metavar="HANDLE",
+                              default_text="None, i.e. no Hub module",
+                              help="the encoder is this TF Hub text-embedding module (strings in, "
+                              "one vector out, e.g. nnlm-en-dim50 or a module written by "
+                              "python -m nlpkit.export.word_vectors_module or by the "
+                              "export-encoder command): a directory, or a URL when online; the "
+                              "model then reads the raw text, without the tokenizer, vocabulary "
+                              "and word-embedding flags; implies --model hub")
+    hub_trainable: bool = option(False, type=true_or_false, metavar="{true,false}",
+                                 default_text="false",
+                                 help="fine-tune the --hub-encoder module's variables with the "
+                                 "classifier, or keep them frozen")
 
     def __post_init__(self):
         if self.encoder not in ENCODERS:
@@ -132,16 +173,24 @@ class ClassifierOptions:
             )
         if self.num_layers < 1:
             raise ValueError(f"num_layers must be at least 1; got {self.num_layers}.")
+        if (self.encoder == "hub") != (self.hub_encoder is not None):
+            raise ValueError(
+                "the hub encoder and hub_encoder go together: encoder='hub' needs the module's "
+                f"handle in hub_encoder, and a handle needs encoder='hub'; got encoder="
+                f"{self.encoder!r}, hub_encoder={self.hub_encoder!r}.")
+        if self.hub_trainable and self.encoder != "hub":
+            raise ValueError("hub_trainable fine-tunes a Hub module: it needs encoder='hub'.")
         # JSON and flags give lists; a frozen dataclass keeps a hashable tuple.
         object.__setattr__(self, "widths", tuple(self.widths))
 
 
 def build_classifier(vocab_size, num_classes, options=ClassifierOptions(), name="classifier", *,
                      vectors=None, vector_options=WordVectorOptions()):
-    """Builds a Keras classifier from token ids `(batch, time)` to probabilities `(batch, classes)`.
+    """Builds a Keras classifier from token ids `(batch, time)` to probabilities `(batch, classes)`
+    or, with the `"hub"` encoder, from raw text `(batch,)` strings (TensorFlow backend).
 
     Args:
-        vocab_size: Number of token ids, padding (0) included.
+        vocab_size: Number of token ids, padding (0) included (None for `"hub"`).
         num_classes: Number of labels.
         options: A `ClassifierOptions`.
         name: Model name.
@@ -158,6 +207,13 @@ def build_classifier(vocab_size, num_classes, options=ClassifierOptions(), name=
     >>> model.output.shape
     (None, 2)
     """
+    if options.encoder == "hub":
+        if vectors is not None:
+            raise ValueError("the hub encoder reads raw text with its own vectors; it takes no "
+                             "pretrained word vectors")
+        text = keras.Input(shape=(), dtype="string", name="text")
+        return keras.Model(text, classify(hub_encode(text, options), num_classes, options),
+                           name=name)
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedded = embed(token_ids, vocab_size, options, vectors, vector_options)
     states = encode(embedded, options)
@@ -226,6 +282,15 @@ def _pretrained_embedding(vocab_size, options, vectors, vector_options):
         mask_zero=True, name="embedding")
 
 
+def hub_encode(text, options):
+    """Raw text `(batch,)` strings -> the Hub module's vector `(batch, dim)`: an
+    `nlpkit.layers.HubLayer` named "hub_encoder" on `options.hub_encoder`, fine-tuned when
+    `options.hub_trainable`. Build it under the training strategy's scope (`nlpkit.training.train`
+    calls the model builder there), so that the module's variables are the strategy's."""
+    return layers.HubLayer(options.hub_encoder, trainable=options.hub_trainable,
+                           name=HUB_LAYER_NAME)(text)
+
+
 def encode(embedded, options):
     """The encoder: `cnn` gives its pooled feature vector `(batch, widths * filters)`; `rnn`
     the top layer's states `(batch, time, units)`, or its last state with `pooling="last"`;
@@ -261,14 +326,33 @@ def pool(states, options):
 
 def classify(encoded, num_classes, options):
     """Dropout on the encoded vector, then a softmax layer `(batch, num_classes)`."""
-    encoded = keras.layers.Dropout(options.dropout, name="encoded_dropout")(encoded)
+    encoded = keras.layers.Dropout(options.dropout, name=ENCODED_DROPOUT_NAME)(encoded)
     # kernel: (features, classes); axis 0 bounds each class's incoming weight vector
     constraint = (
         None if options.max_norm is None else keras.constraints.MaxNorm(options.max_norm, axis=0)
     )
     return keras.layers.Dense(
-        num_classes, activation="softmax", kernel_constraint=constraint, name="probabilities"
+        num_classes, activation="softmax", kernel_constraint=constraint, name=OUTPUT_LAYER_NAME
     )(encoded)
+
+
+def sentence_encoder(model, name="sentence_encoder"):
+    """The part of a classifier before `classify`: its input (token ids, or text for `"hub"`) ->
+    the encoded vector `(batch, dim)` that the output layer reads (after embedding, encoder and
+    pooling). Found by layer name (the input of the "encoded_dropout" layer), so it works on
+    models loaded from `.keras` files; the new model shares the classifier's layers and weights.
+
+    Raises:
+        ValueError: `model` has no layer "encoded_dropout" (e.g. an ensemble, whose members
+            each have their own encoder).
+    """
+    names = [layer.name for layer in model.layers]
+    if ENCODED_DROPOUT_NAME not in names:
+        raise ValueError(
+            f"model {model.name!r} has no layer {ENCODED_DROPOUT_NAME!r} in front of its output "
+            f"layer, so its sentence encoder cannot be found (its layers: {names}); an ensemble "
+            "has one encoder per member and none of its own")
+    return keras.Model(model.input, model.get_layer(ENCODED_DROPOUT_NAME).input, name=name)
 
 
 def adapt_classifier(model, token_id_batches):

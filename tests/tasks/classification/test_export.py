@@ -135,3 +135,41 @@ def test_bad_labels_are_refused_before_anything_is_written(labels, message, tmp_
     with pytest.raises(ValueError, match=message):
         export_classifier(None, build_classifier(), labels, str(tmp_path / "m"))
     assert not (tmp_path / "m").exists()
+
+
+# A model that starts at text (a TF Hub encoder) is exported without a preprocessor.
+
+@pytest.fixture(scope="module")
+def hub_classifier(tmp_path_factory):
+    from nlpkit.tasks.classification.model import ClassifierOptions, build_classifier
+    from tests.layers.test_hub_layer import save_tf2_text_module
+
+    handle = save_tf2_text_module(str(tmp_path_factory.mktemp("hub") / "text"))
+    keras.utils.set_random_seed(1)
+    return build_classifier(None, len(LABELS), ClassifierOptions(
+        encoder="hub", hub_encoder=handle, hub_trainable=True))
+
+
+def test_a_hub_classifier_serves_text_with_the_same_signature(hub_classifier, tmp_path):
+    from nlpkit.export import saved_model_op_types, signature_def, unservable_ops
+
+    path = export_classifier(None, hub_classifier, LABELS, str(tmp_path / "hub"))
+    problems = unservable_ops(saved_model_op_types(path))
+    assert problems == {}, problems
+    signature = signature_def(path)
+    assert list(signature.inputs) == ["text"] and sorted(signature.outputs) == [
+        "label", "probabilities", "score"]
+    sentences = ["good movie", "bad bad movie", "", "Очень good 🙂"]
+    outputs = tf.saved_model.load(path).signatures["serving_default"](
+        text=tf.constant(sentences))
+    expected = keras.ops.convert_to_numpy(hub_classifier(tf.constant(sentences)))
+    np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(outputs["score"].numpy(), expected.max(axis=1), atol=1e-6)
+    assert [label.decode() for label in outputs["label"].numpy()] == [
+        LABELS[index] for index in expected.argmax(axis=1)]
+
+
+def test_a_model_on_token_ids_needs_its_preprocessor(tmp_path):
+    with pytest.raises(ValueError, match="without a preprocessor the model must take the raw"):
+        export_classifier(None, build_classifier(), LABELS, str(tmp_path / "m"))
+    assert not (tmp_path / "m").exists()

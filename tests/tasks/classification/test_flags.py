@@ -113,3 +113,79 @@ def test_word_vector_flags_that_cannot_be_used_are_usage_errors(tmp_path, capsys
         parse(*argv)
     assert raised.value.code == 2
     assert message in " ".join(capsys.readouterr().err.split())
+
+
+# --hub-encoder: a model on raw text, refused with the flags of models on token ids.
+
+def hub_flags_parser():
+    from nlpkit.cli import (
+        add_ensemble_flags,
+        add_training_flags,
+        add_word_vector_flags,
+        member_overrides,
+    )
+    from nlpkit.tasks.classification.model import ClassifierOptions
+
+    parser = argparse.ArgumentParser(prog="recipe")
+    add_training_flags(parser, name="test")
+    classification.add_data_flags(parser)
+    classification.add_classifier_flags(parser)
+    add_word_vector_flags(parser)
+    add_ensemble_flags(parser)
+
+    def parse(*argv):
+        args = parser.parse_args(list(argv))
+        args.member_overrides = member_overrides(parser, args, ClassifierOptions)
+        classification.check_hub_encoder_flags(parser, args)
+        return args
+
+    return parse
+
+
+@pytest.fixture
+def module_dir(tmp_path, monkeypatch):
+    """A directory that looks like a SavedModel, given relative to the working directory."""
+    (tmp_path / "module" / "1").mkdir(parents=True)
+    (tmp_path / "module" / "1" / "saved_model.pb").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "module" / "1"
+
+
+def test_hub_encoder_makes_the_model_hub_with_an_absolute_handle(module_dir):
+    from nlpkit.cli import options_from_args
+    from nlpkit.tasks.classification.model import ClassifierOptions
+
+    parse = hub_flags_parser()
+    args = parse("--hub-encoder", "module/1", "--hub-trainable", "true", "--dropout", "0.2",
+                 "--max-norm", "3", "--ensemble", "2", "--member", "hub-encoder=./module/1")
+    assert (args.model, args.hub_encoder, args.hub_trainable) == ("hub", str(module_dir), True)
+    assert args.member_overrides[-1] == {"hub_encoder": str(module_dir)}
+    assert options_from_args(ClassifierOptions, args) == ClassifierOptions(
+        encoder="hub", hub_encoder=str(module_dir), hub_trainable=True, dropout=0.2,
+        max_norm=3.0)
+    args = parse("--model", "hub", "--hub-encoder", "https://tfhub.dev/google/nnlm-en-dim50/2")
+    assert args.hub_encoder == "https://tfhub.dev/google/nnlm-en-dim50/2"  # URLs as given
+    assert (parse().model, parse().hub_encoder, parse().hub_trainable) == ("rnn", None, False)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "hub"], "--model hub needs --hub-encoder HANDLE"),
+    (["--hub-trainable", "true"], "--hub-trainable true fine-tunes a Hub module: it needs"),
+    (["--hub-trainable", "yes"], "--hub-trainable: expected true or false"),
+    (["@", "--model", "bow"], "so it cannot go with --model bow"),
+    (["@", "--member", "model=cnn"], "(--member): the Hub module is the encoder"),
+    (["--member", "hub-encoder=module/1"], "cannot mix Hub-encoder models"),
+    (["@", "--tokenizer", "wordpiece", "--units", "64", "--no-bidirectional", "--widths", "2,3"],
+     "do not apply: --tokenizer wordpiece, --no-bidirectional, --units 64, --widths 2,3;"),
+    (["@", "--embeddings", "vectors.txt"], "do not apply: --embeddings vectors.txt"),
+    (["@", "--member", "cell=gru"], "do not apply: --cell gru"),
+    (["--hub-encoder", "module"], "--hub-encoder module: not a SavedModel directory"),
+])
+def test_hub_encoder_flags_that_cannot_be_used_are_usage_errors(module_dir, capsys, argv,
+                                                                message):
+    argv = [item for entry in argv
+            for item in (["--hub-encoder", "module/1"] if entry == "@" else [entry])]
+    with pytest.raises(SystemExit) as raised:
+        hub_flags_parser()(*argv)
+    assert raised.value.code == 2
+    assert message in " ".join(capsys.readouterr().err.split())

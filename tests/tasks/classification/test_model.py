@@ -163,7 +163,7 @@ def test_every_option_is_a_flag_with_its_default():
     help_text = " ".join(parser.format_help().split())
     for flag in ("--model", "--layers", "--embedding-dim", "--max-norm", "--bidirectional"):
         assert flag in help_text
-    assert "(default: 3,4,5)" in help_text and len(dataclasses.fields(ClassifierOptions)) == 15
+    assert "(default: 3,4,5)" in help_text and len(dataclasses.fields(ClassifierOptions)) == 17
 
 
 def test_bad_option_values_are_usage_errors(capsys):
@@ -331,3 +331,122 @@ def test_frozen_vectors_stay_bit_identical_through_fit_keras_file_and_export(tmp
     probabilities = served.signatures["serving_default"](text=tf.constant(texts))["probabilities"]
     np.testing.assert_allclose(probabilities.numpy(), keras.ops.convert_to_numpy(loaded(ids)),
                                atol=1e-6)
+
+
+# The hub encoder: a TF Hub text module (strings in, one vector out) as the whole encoder.
+
+HUB_SENTENCES = ["good movie", "bad bad movie", "unknown words only", ""]
+HUB_LABELS = np.array([1, 0, 1, 0])
+
+hub_only = pytest.mark.skipif(not layer_checks.backend_is_tensorflow(),
+                              reason="Hub modules need the TensorFlow backend")
+
+
+@pytest.fixture(scope="module")
+def text_module(tmp_path_factory):
+    """The tiny TF2 text module of the HubLayer tests: the mean of 4-wide word rows, twice that
+    in training mode, with a trainable `rows` and an L2 regularization loss."""
+    if not layer_checks.backend_is_tensorflow():
+        pytest.skip("Hub modules need the TensorFlow backend")
+    from tests.layers.test_hub_layer import save_tf2_text_module
+
+    return save_tf2_text_module(str(tmp_path_factory.mktemp("hub") / "text"))
+
+
+def hub_classifier(handle, trainable=False, **options):
+    return build_classifier(None, 3, ClassifierOptions(encoder="hub", hub_encoder=handle,
+                                                       hub_trainable=trainable, **options))
+
+
+@hub_only
+def test_a_hub_classifier_reads_raw_text_and_its_sentence_encoder_is_the_module(text_module):
+    import tensorflow as tf
+
+    from nlpkit.tasks.classification.model import sentence_encoder
+    from tests.layers.test_hub_layer import expected_embeddings
+
+    model = hub_classifier(text_module, dropout=0.0, max_norm=3.0)
+    assert model.inputs[0].dtype == "string" and tuple(model.inputs[0].shape) == (None,)
+    assert [layer.name for layer in model.layers] == [
+        "text", "hub_encoder", "encoded_dropout", "probabilities"]
+    text = tf.constant(HUB_SENTENCES)
+    probabilities = keras.ops.convert_to_numpy(model(text))
+    assert probabilities.shape == (4, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    encoder = sentence_encoder(model)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(encoder(text)),
+                               expected_embeddings(HUB_SENTENCES), atol=1e-6)
+    assert not model.get_layer("hub_encoder").trainable  # frozen unless asked
+
+
+@hub_only
+@pytest.mark.parametrize("trainable", [False, True])
+def test_a_hub_classifier_trains_through_nlpkits_loop_frozen_or_fine_tuned(text_module, tmp_path,
+                                                                           trainable):
+    """`nlpkit.training.train` with its defaults (the "auto" strategy, one device here, and
+    Keras' train step) trains on raw strings; a frozen module keeps its rows bit-identical."""
+    import tensorflow as tf
+
+    from nlpkit.training import TrainingConfig, train
+    from tests.layers.test_hub_layer import embedding_values
+
+    keras.utils.set_random_seed(2)
+    texts = tf.data.Dataset.from_tensor_slices(
+        (np.array(HUB_SENTENCES * 4, dtype=object), np.tile(HUB_LABELS, 4)))
+    config = TrainingConfig(epochs=2, batch_size=4, learning_rate=0.05, verbose=0,
+                            run_dir=str(tmp_path / "run"), monitor="val_accuracy",
+                            monitor_mode="max")
+    result = train(lambda: hub_classifier(text_module, trainable), texts, config,
+                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                   dev_data=texts)
+    assert result.steps_per_epoch == 4 and len(result.history["val_accuracy"]) == 2
+    hub = result.model.get_layer("hub_encoder")
+    (rows,) = [weight for weight in hub.weights if weight.name == "rows"]
+    assert [weight.name for weight in hub.trainable_weights] == (["rows"] if trainable else [])
+    rows = keras.ops.convert_to_numpy(rows)
+    if trainable:
+        assert np.abs(rows - embedding_values()).max() > 1e-3
+    else:
+        np.testing.assert_array_equal(rows, embedding_values())
+
+
+def test_hub_options_go_together():
+    with pytest.raises(ValueError, match="encoder='hub' needs the module's handle"):
+        ClassifierOptions(encoder="hub")
+    with pytest.raises(ValueError, match="a handle needs encoder='hub'"):
+        ClassifierOptions(hub_encoder="saved_models/glove/1")
+    with pytest.raises(ValueError, match="hub_trainable fine-tunes a Hub module"):
+        ClassifierOptions(hub_trainable=True)
+
+
+@hub_only
+def test_a_hub_classifier_takes_no_word_vectors(text_module, tmp_path):
+    with pytest.raises(ValueError, match="takes no pretrained word vectors"):
+        build_classifier(None, 2, ClassifierOptions(encoder="hub", hub_encoder=text_module),
+                         vectors=word_vectors(tmp_path), vector_options=vector_options())
+
+
+@pytest.mark.parametrize("encoder, kwargs, width", [
+    ("cnn", {"widths": (2, 3)}, 6), ("rnn", {"cell": "gru", "pooling": "mean_max"}, 16),
+    ("bow", {"bow_mode": "count"}, 12)])
+def test_the_sentence_encoder_gives_what_the_output_layer_reads(encoder, kwargs, width):
+    from nlpkit.tasks.classification.model import sentence_encoder
+
+    model = small(encoder, **kwargs)
+    encoder_model = sentence_encoder(model)
+    assert encoder_model.inputs[0].dtype == "int32"
+    encoded = encoder_model(TOKEN_IDS)
+    assert tuple(encoded.shape) == (2, width)
+    # The output layer on the encoded vector (dropout is off outside training) is the model.
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.get_layer("probabilities")(encoded)),
+        keras.ops.convert_to_numpy(model(TOKEN_IDS)), atol=1e-6)
+
+
+def test_an_ensemble_has_no_sentence_encoder_of_its_own():
+    from nlpkit.tasks.classification.model import sentence_encoder
+    from nlpkit.training import average_models
+
+    ensemble = average_models([small("cnn", name="member_0"), small("boe", name="member_1")])
+    with pytest.raises(ValueError, match="an ensemble has one encoder per member"):
+        sentence_encoder(ensemble)
