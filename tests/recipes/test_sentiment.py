@@ -233,3 +233,85 @@ def test_a_bad_vectors_file_exits_with_2_naming_file_and_line(tmp_path):
                         "--run-dir", str(tmp_path / "run"))
     message = result.stderr.decode()
     assert result.returncode == 2 and "--embedding-dim 300 differs from the 3" in message
+
+
+# TF Hub in and out: a Hub module as the encoder (--hub-encoder), and the trained model's encoder
+# written as a Hub module (export-encoder) and read back.
+
+def test_a_word_vectors_hub_module_as_encoder_trains_exports_and_predicts(tmp_path, capsys):
+    from nlpkit.export import saved_model_op_types, unservable_ops
+    from nlpkit.export.word_vectors_module import main as build_word_vectors_module
+
+    vectors = tmp_path / "vectors.txt"
+    write_vectors(vectors, ["the", "brilliant", "terrible", "animation", "waste", "surprise",
+                            "smiling", "forgotten"])
+    assert build_word_vectors_module([str(vectors), str(tmp_path / "glove"),
+                                      "--split", "whitespace"]) == 0
+    handle = str(tmp_path / "glove" / "1")
+    # Flags of models on token ids are refused before anything runs.
+    with pytest.raises(SystemExit) as raised:
+        recipe_module().parse_args(["--hub-encoder", handle, "--model", "bow"])
+    assert raised.value.code == 2 and "cannot go with --model bow" in capsys.readouterr().err
+
+    flags = ["--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export")]
+    result = run_recipe("--hub-encoder", handle, "--epochs", "1", "--seed", "1", *flags)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    assert f"raw text into the Hub module {handle}" in result.stdout.decode()
+    config = json.loads((tmp_path / "export" / "1" / "assets.extra" / "run_config.json")
+                        .read_text())
+    assert config["hub_encoder"] == {"handle": handle, "trainable": False}
+    assert config["flags"]["model"] == "hub" and config["models"][0]["hub_encoder"] == handle
+    assert json.loads((tmp_path / "run" / "tokenizer.json").read_text()) is None
+    assert unservable_ops(saved_model_op_types(tmp_path / "export" / "1")) == {}
+    result = run_recipe("export", *flags)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    assert sorted(os.listdir(tmp_path / "export")) == ["1", "2"]
+    texts = ["the animation is brilliant", "what a waste", "", "😀 東京 ok"]
+    result = run_recipe("predict", *flags, *texts)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    rows = [line.split("\t") for line in result.stdout.decode().splitlines()]
+    assert [row[2] for row in rows] == texts
+    assert all(label in ("positive", "negative") and 0.5 <= float(score) <= 1.0
+               for label, score, _ in rows)
+
+
+def test_export_encoder_writes_the_pooled_vector_and_hub_encoder_fine_tunes_it(trained,
+                                                                                tmp_path):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import nlpkit.layers  # noqa: F401  registers the layers the .keras files hold
+    import nlpkit.text  # noqa: F401  and TF Text's ops, which the module's tokenizer uses
+    from nlpkit.tasks.classification import sentence_encoder
+
+    root, _, _ = trained
+    encoder_base = tmp_path / "encoder"
+    result = run_recipe("export-encoder", "--run-dir", str(root / "run"),
+                        "--export-dir", str(encoder_base))
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    handle = str(encoder_base / "1")
+    assert f"(48 dimensions) as the Hub module {handle}" in result.stdout.decode()  # 16 x 3
+
+    # The module is the trained model's tokenizer, embedding, CNN and pooling.
+    model = keras.models.load_model(root / "run" / "model.keras")
+    tokenizer = keras.saving.deserialize_keras_object(
+        json.loads((root / "run" / "tokenizer.json").read_text()))
+    texts = ["the acting is superb", "the script is awful", "", "😀 東京 ok", "x " * 300]
+    pooled = keras.ops.convert_to_numpy(sentence_encoder(model)(tokenizer(tf.constant(texts))))
+    module = tf.saved_model.load(handle)
+    np.testing.assert_allclose(module(tf.constant(texts)).numpy(), pooled, atol=1e-5)
+
+    # Another run starts from it and fine-tunes it.
+    run_dir = tmp_path / "run"
+    result = run_recipe("--hub-encoder", handle, "--hub-trainable", "true", "--epochs", "1",
+                        "--seed", "1", "--run-dir", str(run_dir),
+                        "--export-dir", str(tmp_path / "export"))
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 1 and metrics["accuracy"] > 0.5
+    tuned = keras.models.load_model(run_dir / "model.keras").get_layer("hub_encoder")
+    assert len(tuned.trainable_weights) == len(module.trainable_variables) > 0
+    moved = [not np.array_equal(keras.ops.convert_to_numpy(weight), variable.numpy())
+             for weight, variable in zip(tuned.trainable_weights, module.trainable_variables)]
+    assert all(moved), moved
