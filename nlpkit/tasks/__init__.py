@@ -1,4 +1,4 @@
-"""One package per task (classification today; tagging, translation, generation next): each
+"""One package per task (classification and tagging today; translation, generation next): each
 holds its model, data, flags, metrics and export, and may import every other nlpkit package.
 
 Nothing outside `nlpkit.tasks` imports a task, and no task imports another: what two tasks
