@@ -26,7 +26,7 @@ def add_tagger_flags(parser):
 def add_data_flags(parser):
     """Adds the data flags of a tagging recipe (group "data and vocabularies"): the dev set
     (`--dev-data`, `--dev-fraction`, `--split-seed`), the file's columns and scheme
-    (`--tag-column`, `--token-column`, `--tag-scheme`, `--units`, `--skip-bad-lines`), the
+    (`--tag-column`, `--token-column`, `--tag-scheme`, `--sequences`, `--skip-bad-lines`), the
     model's scheme (`--output-scheme`) and the vocabularies (`--vocab-size`, `--lowercase`,
     `--max-length`, `--max-word-length`). Every flag's help states its default."""
     data = parser.add_argument_group("data and vocabularies")
@@ -49,8 +49,8 @@ def add_data_flags(parser):
     data.add_argument("--output-scheme", choices=MODEL_SCHEMES, default="iob2",
                       help="tag scheme the model learns and answers in; the CRF forbids the "
                       "transitions it does not allow (default: %(default)s)")
-    data.add_argument("--units", choices=UNITS, default="sentences",
-                      help="what one training sequence is: a sentence, or a whole document "
+    data.add_argument("--sequences", choices=UNITS, default="sentences",
+                      help="what one sequence is: a sentence, or a whole document "
                       "(between -DOCSTART- lines) (default: %(default)s)")
     data.add_argument("--skip-bad-lines", action="store_true",
                       help="skip malformed lines of the data files and count them, instead of "
