@@ -275,9 +275,9 @@ def load_word_vectors(options, features, sentences, seed=0):
 
 
 def _ragged_tokens(sentences):
+    """Token lists -> a string `tf.RaggedTensor` `(sentences, (tokens))`."""
     return tf.ragged.constant([list(sentence) for sentence in sentences], dtype=tf.string,
-                              ragged_rank=1) if sentences else tf.ragged.constant(
-        [], dtype=tf.string, ragged_rank=1)
+                              ragged_rank=1)
 
 
 def tagged_examples(sentences, tag_lists, tag_names, features, *, gold_tags=False,
@@ -296,7 +296,12 @@ def tagged_examples(sentences, tag_lists, tag_names, features, *, gold_tags=Fals
     Returns:
         Examples `({"word_ids": (time,), ...}, labels (time,))`, int32, labels = tag id + 1 (so
         that the 0 of padded batches marks padding).
+
+    Raises:
+        ValueError: no sentences.
     """
+    if not sentences:
+        raise ValueError("tagged_examples needs at least one sentence")
     index = {tag: i for i, tag in enumerate(tag_names)}
     parts, labels = [], []
     for start in range(0, len(sentences), batch_size):
