@@ -493,6 +493,43 @@ class WordVectorOptions:
                    channels=args.embeddings_channels, trained_dim=args.trained_embedding_dim,
                    vocabulary_from_file=args.vocabulary_from_embeddings)
 
+    def embedding_arguments(self, vectors, vocab_size, embedding_dim=None):
+        """The arguments of the `nlpkit.layers.PretrainedEmbedding` that starts from `vectors`
+        (an `nlpkit.text.EmbeddingMatrix`) as these options say: every task builds its word
+        embedding as `PretrainedEmbedding(**options.embedding_arguments(...), name=...)`.
+
+        Args:
+            vectors: the matrix of the task's vocabulary.
+            vocab_size: the number of ids the model embeds.
+            embedding_dim: the model's `--embedding-dim`, None when not given.
+
+        Raises:
+            ValueError: an `embedding_dim` other than the vectors' width, or vectors with another
+                number of rows than `vocab_size`.
+        """
+        if embedding_dim not in (None, vectors.dimension):
+            raise ValueError(f"embedding_dim {embedding_dim} differs from the width of the "
+                             f"vectors in {vectors.path}, {vectors.dimension}")
+        if len(vectors.matrix) != vocab_size:
+            raise ValueError(f"the vectors have {len(vectors.matrix)} rows for {vocab_size} ids")
+        frozen_from = vocab_size if vectors.frozen_from is None else vectors.frozen_from
+        return dict(input_dim=vocab_size, vector_dim=vectors.dimension, vectors=vectors.matrix,
+                    trainable_rows=frozen_from if self.trainable else 0,
+                    static_channel=self.channels == 2, trained_dim=self.trained_dim,
+                    mask_zero=True)
+
+
+def add_dev_split_flags(group, *, seed_of="the train/dev split"):
+    """Adds the dev-set flags every recipe shares to `group`: `--dev-data PATH`, or else a
+    seeded `--dev-fraction` of `--data` held out (`--split-seed`, the seed of `seed_of`)."""
+    group.add_argument("--dev-data", metavar="PATH", help="dev set, in the format of --data "
+                       "(default: hold out --dev-fraction of --data)")
+    group.add_argument("--dev-fraction", type=fraction, default=0.1,
+                       help=f"share of --data held out as dev set ({fraction}; default: "
+                       "%(default)s)")
+    group.add_argument("--split-seed", type=any_int, default=0,
+                       help=f"seed of {seed_of} ({any_int}; default: %(default)s)")
+
 
 def add_word_vector_flags(parser):
     """Adds the pretrained word-vector flags (group "pretrained word vectors"): `--embeddings`,
@@ -561,6 +598,36 @@ def setup_runtime(args):
     if args.seed is not None:
         enable_repeatable_runs(args.seed)
     return strategy
+
+
+def run_command(parser, args, commands):
+    """Runs a recipe's command as every recipe does: `commands[args.command](args, strategy)`.
+
+    The runtime is set up first (`setup_runtime`); `train` owns the run directory for its whole
+    run (`nlpkit.training.RunDirectoryLock`, on the chief). Errors the user can fix (a missing
+    file, malformed data, a run directory in use, a backup this run cannot resume) exit with
+    status 2 and one line naming the problem, as flag errors do; anything else is a bug and keeps
+    its traceback.
+
+    Args:
+        parser: the recipe's parser, for the exit message.
+        args: its parsed flags, with `command`, `run_dir` and the flags of `add_training_flags`.
+        commands: `{command name: function(args, strategy)}`.
+    """
+    from nlpkit.data import DataFormatError
+    from nlpkit.training import ResumeMismatch, RunDirectoryInUse, RunDirectoryLock, is_chief
+
+    try:
+        # Before the program creates any tensor: logical CPUs and multi-worker need a fresh
+        # runtime.
+        strategy = setup_runtime(args)
+        command = commands[args.command]
+        if args.command != "train":
+            return command(args, strategy)
+        with RunDirectoryLock(args.run_dir, enabled=is_chief()):
+            return command(args, strategy)
+    except (FileNotFoundError, DataFormatError, RunDirectoryInUse, ResumeMismatch) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
 
 
 def run_config(args, **extra):

@@ -46,15 +46,10 @@ import tensorflow as tf
 import nlpkit.layers  # noqa: F401  registers the layers and tokenizers that loading needs
 import nlpkit.text  # noqa: F401
 from nlpkit import cli
-from nlpkit.data import DataFormatError
 from nlpkit.export import existing_versions, export_text_encoder, load_latest
 from nlpkit.tasks import classification
 from nlpkit.training import (
-    ResumeMismatch,
-    RunDirectoryInUse,
-    RunDirectoryLock,
     chief_write_dir,
-    is_chief,
     train_ensemble,
 )
 
@@ -103,22 +98,9 @@ def parse_args(argv):
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    try:
-        return run(args)
-    except (FileNotFoundError, DataFormatError, RunDirectoryInUse, ResumeMismatch) as error:
-        parser.exit(2, f"sentiment.py: error: {error}\n")
-
-
-def run(args):
-    # Before the program creates any tensor: logical CPUs and multi-worker need a fresh runtime.
-    strategy = cli.setup_runtime(args)
-    if args.command == "train":
-        # One training per run directory, from its first step to its export.
-        with RunDirectoryLock(args.run_dir, enabled=is_chief()):
-            return train(args, strategy)
-    commands = {"evaluate": evaluate, "predict": predict, "export": export,
+    commands = {"train": train, "evaluate": evaluate, "predict": predict, "export": export,
                 "export-encoder": export_encoder}
-    return commands[args.command](args, strategy)
+    return cli.run_command(parser, args, commands)
 
 
 def train(args, strategy):

@@ -14,3 +14,13 @@ from nlpkit.layers.pooling import ConcatPooling, LastPooling, MaxPooling, MeanPo
 from nlpkit.layers.recurrent import Recurrent
 from nlpkit.layers.recurrent_cell import RecurrentCell
 from nlpkit.layers.simple_rnn import SimpleRNN, SimpleRNNCell
+
+# The sequence layer of each cell, by the name the recipes' --cell flags use.
+RECURRENT_LAYERS = {
+    "simple": SimpleRNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "peephole": PeepholeLSTM,
+    "coupled": CoupledLSTM,
+    "no_forget_gate": NoForgetGateLSTM,
+}

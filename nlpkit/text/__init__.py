@@ -36,6 +36,7 @@ from nlpkit.text.word_vectors import (
     iter_word_vectors,
     read_word_vectors,
     vector_dimension,
+    vocabulary_vectors,
 )
 
 __all__ = [
@@ -64,4 +65,5 @@ __all__ = [
     "read_word_vectors",
     "replace_invalid_utf8",
     "vector_dimension",
+    "vocabulary_vectors",
 ]

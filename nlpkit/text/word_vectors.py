@@ -424,3 +424,32 @@ def add_vector_words(tokenizer, path, count):
             if [i for i in ids if i not in markers] == [first_new + index]]
     tokenizer.set_vocabulary(Vocabulary(old.tokens + kept))
     return first_new
+
+
+def vocabulary_vectors(path, tokenizer, token_id_batches, *, add_words=0, seed=0):
+    """The vectors of a task's vocabulary, after an optional vocabulary expansion: what every
+    task with a word embedding does with `--embeddings` and `--vocabulary-from-embeddings`.
+
+    Args:
+        path: the vectors file.
+        tokenizer: the task's fitted word tokenizer (its vocabulary may grow).
+        token_id_batches: a function returning an iterable of integer id arrays, the training
+            tokens as `tokenizer` reads them; called after the expansion (ids may change), and
+            only to count the tokens for the coverage.
+        add_words: how many of the file's most frequent words join the vocabulary first
+            (`add_vector_words`); their rows are frozen.
+        seed: seed of the random rows of words without a vector.
+
+    Returns:
+        An `EmbeddingMatrix` of `tokenizer`'s (final) vocabulary.
+
+    Raises:
+        DataFormatError: a malformed vectors file, naming file and line.
+    """
+    frozen_from = add_vector_words(tokenizer, path, add_words) if add_words else None
+    size = tokenizer.vocabulary_size
+    counts = np.zeros(size, np.int64)
+    for ids in token_id_batches():
+        counts += np.bincount(np.asarray(ids).reshape(-1), minlength=size)
+    return embedding_matrix(tokenizer.vocabulary, path, token_counts=counts, seed=seed,
+                            frozen_from=frozen_from)

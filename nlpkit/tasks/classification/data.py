@@ -143,20 +143,17 @@ def load_word_vectors(options, tokenizer, train_texts, seed=0):
     Raises:
         DataFormatError: a malformed vectors file, naming file and line.
     """
-    from nlpkit.text import add_vector_words, embedding_matrix
+    from nlpkit.text import vocabulary_vectors
 
     if options.path is None:
         return None
-    frozen_from = None
-    if options.vocabulary_from_file:
-        frozen_from = add_vector_words(tokenizer, options.path, options.vocabulary_from_file)
-    size = tokenizer.vocabulary_size
-    counts = np.zeros(size, np.int64)
-    for start in range(0, len(train_texts), 1024):
-        ids = tokenizer.tokenize(list(train_texts[start : start + 1024])).flat_values.numpy()
-        counts += np.bincount(ids, minlength=size)
-    return embedding_matrix(tokenizer.vocabulary, options.path, token_counts=counts, seed=seed,
-                            frozen_from=frozen_from)
+
+    def token_id_batches():
+        for start in range(0, len(train_texts), 1024):
+            yield tokenizer.tokenize(list(train_texts[start : start + 1024])).flat_values.numpy()
+
+    return vocabulary_vectors(options.path, tokenizer, token_id_batches,
+                              add_words=options.vocabulary_from_file, seed=seed)
 
 
 def tokenized_examples(texts, tokenizer, batch_size=1024):

@@ -10,7 +10,7 @@ that reads raw text) against the flags that only models on token ids use.
 import os
 
 from nlpkit import cli
-from nlpkit.cli import NumberRange, add_option_flags, any_int, fraction, positive_int
+from nlpkit.cli import NumberRange, add_option_flags, positive_int
 from nlpkit.data import DataFormatError
 from nlpkit.tasks.classification.model import HUB_OPTIONS, ClassifierOptions
 from nlpkit.text import RESERVED_TOKENS, vector_dimension
@@ -34,14 +34,7 @@ def add_data_flags(parser):
     `--folds`, `--fold`), `--label-names`, `--tokenizer`, `--vocab-size`, `--max-length`.
     Every flag's help states its default; check the parsed values with `check_data_flags`."""
     data = parser.add_argument_group("data and tokenization")
-    data.add_argument("--dev-data", metavar="PATH", help="dev set (default: hold out "
-                      "--dev-fraction of --data)")
-    data.add_argument("--dev-fraction", type=fraction, default=0.1,
-                      help=f"share of --data held out as dev set ({fraction}; default: "
-                      "%(default)s)")
-    data.add_argument("--split-seed", type=any_int, default=0,
-                      help=f"seed of the train/dev split or of the folds ({any_int}; default: "
-                      "%(default)s)")
+    cli.add_dev_split_flags(data, seed_of="the train/dev split or of the folds")
     data.add_argument("--folds", type=FOLDS, default=None, metavar="N",
                       help="cross-validation: cut --data into N seeded folds and hold out fold "
                       f"--fold as the dev set; run once per fold ({FOLDS}; default: "

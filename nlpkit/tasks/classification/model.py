@@ -49,14 +49,7 @@ HUB_OPTIONS = ("encoder", "dropout", "max_norm", "hub_encoder", "hub_trainable")
 # vectors bring their own.
 DEFAULT_EMBEDDING_DIM = 128
 
-CELLS = {
-    "simple": layers.SimpleRNN,
-    "lstm": layers.LSTM,
-    "gru": layers.GRU,
-    "peephole": layers.PeepholeLSTM,
-    "coupled": layers.CoupledLSTM,
-    "no_forget_gate": layers.NoForgetGateLSTM,
-}
+CELLS = layers.RECURRENT_LAYERS
 
 # What one dropout draw removes from the embedded text `(batch, time, dim)`: single values, whole
 # word vectors (word dropout, Iyyer et al. 2015), or whole dimensions across the text (spatial
@@ -245,7 +238,9 @@ def embed(token_ids, vocab_size, options, vectors=None, vector_options=WordVecto
             token_ids
         )
     if vectors is not None:
-        embedding = _pretrained_embedding(vocab_size, options, vectors, vector_options)
+        embedding = layers.PretrainedEmbedding(
+            **vector_options.embedding_arguments(vectors, vocab_size, options.embedding_dim),
+            name="embedding")
     elif options.encoder == "boe":
         return layers.BagOfEmbeddings(vocab_size, _embedding_dim(options),
                                       name="bag_of_embeddings")(token_ids)
@@ -266,20 +261,6 @@ def embed(token_ids, vocab_size, options, vectors=None, vector_options=WordVecto
 
 def _embedding_dim(options):
     return DEFAULT_EMBEDDING_DIM if options.embedding_dim is None else options.embedding_dim
-
-
-def _pretrained_embedding(vocab_size, options, vectors, vector_options):
-    if options.embedding_dim not in (None, vectors.dimension):
-        raise ValueError(f"embedding_dim {options.embedding_dim} differs from the width of the "
-                         f"vectors in {vectors.path}, {vectors.dimension}")
-    if len(vectors.matrix) != vocab_size:
-        raise ValueError(f"the vectors have {len(vectors.matrix)} rows for {vocab_size} ids")
-    frozen_from = vocab_size if vectors.frozen_from is None else vectors.frozen_from
-    return layers.PretrainedEmbedding(
-        vocab_size, vectors.dimension, vectors=vectors.matrix,
-        trainable_rows=frozen_from if vector_options.trainable else 0,
-        static_channel=vector_options.channels == 2, trained_dim=vector_options.trained_dim,
-        mask_zero=True, name="embedding")
 
 
 def hub_encode(text, options):

@@ -26,9 +26,8 @@ from nlpkit.data.conll import iob2_to_bioes
 from nlpkit.text import (
     CharacterTokenizer,
     WordTokenizer,
-    add_vector_words,
-    embedding_matrix,
     replace_invalid_utf8,
+    vocabulary_vectors,
 )
 
 FILE_SCHEMES = ("iob1", "iob2", "bioes")
@@ -261,17 +260,14 @@ def load_word_vectors(options, features, sentences, seed=0):
     """
     if options.path is None:
         return None
-    frozen_from = None
-    if options.vocabulary_from_file:
-        frozen_from = add_vector_words(features.words, options.path, options.vocabulary_from_file)
-    size = features.word_vocabulary_size
     flat = [token for sentence in sentences for token in sentence]
-    counts = np.zeros(size, np.int64)
-    for start in range(0, len(flat), 65536):
-        ids = features.words.lookup(tf.constant(flat[start : start + 65536])).numpy()
-        counts += np.bincount(ids, minlength=size)
-    return embedding_matrix(features.words.vocabulary, options.path, token_counts=counts,
-                            seed=seed, frozen_from=frozen_from)
+
+    def token_id_batches():
+        for start in range(0, len(flat), 65536):
+            yield features.words.lookup(tf.constant(flat[start : start + 65536])).numpy()
+
+    return vocabulary_vectors(options.path, features.words, token_id_batches,
+                              add_words=options.vocabulary_from_file, seed=seed)
 
 
 def _ragged_tokens(sentences):

@@ -8,7 +8,7 @@ flags are written out here. The pretrained word-vector flags are every recipe's
 import argparse
 
 from nlpkit import cli
-from nlpkit.cli import NumberRange, add_option_flags, any_int, fraction, positive_int
+from nlpkit.cli import NumberRange, add_option_flags, any_int, positive_int
 from nlpkit.data import DataFormatError
 from nlpkit.tasks.tagging.data import FILE_SCHEMES, MODEL_SCHEMES, UNITS
 from nlpkit.tasks.tagging.model import TaggerOptions
@@ -30,13 +30,7 @@ def add_data_flags(parser):
     model's scheme (`--output-scheme`) and the vocabularies (`--vocab-size`, `--lowercase`,
     `--max-length`, `--max-word-length`). Every flag's help states its default."""
     data = parser.add_argument_group("data and vocabularies")
-    data.add_argument("--dev-data", metavar="PATH", help="dev set, in the format of --data "
-                      "(default: hold out --dev-fraction of --data)")
-    data.add_argument("--dev-fraction", type=fraction, default=0.1,
-                      help=f"share of --data held out as dev set ({fraction}; default: "
-                      "%(default)s)")
-    data.add_argument("--split-seed", type=any_int, default=0,
-                      help=f"seed of the train/dev split ({any_int}; default: %(default)s)")
+    cli.add_dev_split_flags(data)
     data.add_argument("--tag-column", type=any_int, default=-1, metavar="I",
                       help="column of the tags, 0 the first, -1 the last (CoNLL-2003's NER "
                       f"column; 2 would be its chunks) ({any_int}; default: %(default)s)")

@@ -38,14 +38,7 @@ DECODERS = ("crf", "softmax")
 # The width of randomly initialised word embeddings when `embedding_dim` is None; pretrained
 # vectors bring their own.
 DEFAULT_EMBEDDING_DIM = 100
-CELLS = {
-    "simple": layers.SimpleRNN,
-    "lstm": layers.LSTM,
-    "gru": layers.GRU,
-    "peephole": layers.PeepholeLSTM,
-    "coupled": layers.CoupledLSTM,
-    "no_forget_gate": layers.NoForgetGateLSTM,
-}
+CELLS = layers.RECURRENT_LAYERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +256,9 @@ def build_tagger(vocab_size, char_vocab_size, tag_names, options=TaggerOptions()
     """
     inputs = {WORD_IDS: keras.Input(shape=(None,), dtype="int32", name=WORD_IDS)}
     if vectors is not None:
-        word_embedding = _pretrained_embedding(vocab_size, options, vectors, vector_options)
+        word_embedding = layers.PretrainedEmbedding(
+            **vector_options.embedding_arguments(vectors, vocab_size, options.embedding_dim),
+            name="word_embedding")
     else:
         word_embedding = keras.layers.Embedding(
             vocab_size, options.embedding_dim or DEFAULT_EMBEDDING_DIM, mask_zero=True,
@@ -296,20 +291,6 @@ def build_tagger(vocab_size, char_vocab_size, tag_names, options=TaggerOptions()
     inputs[GOLD_TAGS] = keras.Input(shape=(None,), dtype="int32", name=GOLD_TAGS)
     crf = layers.CRF(**scheme_constraints(tag_names, scheme), name="crf")
     return keras.Model(inputs, crf(emissions, tags=inputs[GOLD_TAGS]), name=name)
-
-
-def _pretrained_embedding(vocab_size, options, vectors, vector_options):
-    if options.embedding_dim not in (None, vectors.dimension):
-        raise ValueError(f"embedding_dim {options.embedding_dim} differs from the width of the "
-                         f"vectors in {vectors.path}, {vectors.dimension}")
-    if len(vectors.matrix) != vocab_size:
-        raise ValueError(f"the vectors have {len(vectors.matrix)} rows for {vocab_size} ids")
-    frozen_from = vocab_size if vectors.frozen_from is None else vectors.frozen_from
-    return layers.PretrainedEmbedding(
-        vocab_size, vectors.dimension, vectors=vectors.matrix,
-        trainable_rows=frozen_from if vector_options.trainable else 0,
-        static_channel=vector_options.channels == 2, trained_dim=vector_options.trained_dim,
-        mask_zero=True, name="word_embedding")
 
 
 def uses_crf(model):
