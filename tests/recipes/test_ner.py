@@ -1,13 +1,15 @@
 """recipes/ner.py end to end: train on the sample -> export -> predict on raw text, evaluate and
 export again; bad data files exit with 2 naming file and line."""
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+
+from tests.recipes.recipe_checks import check_numeric_flags_at_their_edges
+from tests.recipes.recipe_checks import recipe_module as load_recipe
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPE = os.path.join(REPO, "recipes", "ner.py")
@@ -20,10 +22,7 @@ def run_recipe(*args, stdin=None):
 
 
 def recipe_module():
-    spec = importlib.util.spec_from_file_location("ner_recipe", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_recipe("ner")
 
 
 @pytest.fixture(scope="module")
@@ -128,21 +127,4 @@ def test_unknown_dev_tags_and_missing_files_exit_with_2(tmp_path, capsys):
 
 
 def test_every_numeric_flag_states_its_range_and_is_checked_at_its_edges(capsys):
-    from nlpkit.cli import NumberRange
-
-    recipe = recipe_module()
-    numeric = [action for action in recipe.build_parser()._actions
-               if isinstance(action.type, NumberRange)]
-    assert len(numeric) >= 20
-    for action in numeric:
-        flag = action.option_strings[0]
-        assert str(action.type) in " ".join(action.help.split()), flag
-        accepted, refused = action.type.edges()
-        for value in accepted:
-            _, args = recipe.parse_args([f"{flag}={value}"])
-            assert getattr(args, action.dest) == value, flag
-        for text in refused:
-            with pytest.raises(SystemExit) as raised:
-                recipe.parse_args([f"{flag}={text}"])
-            assert raised.value.code == 2, (flag, text)
-            assert f"argument {flag}: expected {action.type}" in capsys.readouterr().err
+    check_numeric_flags_at_their_edges(recipe_module(), capsys)

@@ -1,0 +1,40 @@
+"""Checks every recipe's tests share: loading a recipe file as a module, and its numeric flags."""
+
+import importlib.util
+import os
+
+import pytest
+
+from nlpkit.cli import NumberRange
+
+RECIPES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "recipes")
+
+
+def recipe_module(name):
+    """`recipes/<name>.py` as a module, to call its `build_parser`, `parse_args` and `main`."""
+    spec = importlib.util.spec_from_file_location(f"{name}_recipe",
+                                                  os.path.join(RECIPES, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_numeric_flags_at_their_edges(recipe, capsys, at_least=20):
+    """Every `NumberRange` flag of `recipe` states its range in --help, accepts the values at
+    the edges of that range, and refuses the values just outside with exit 2 naming the flag."""
+    numeric = [action for action in recipe.build_parser()._actions
+               if isinstance(action.type, NumberRange)]
+    assert len(numeric) >= at_least
+    for action in numeric:
+        flag = action.option_strings[0]
+        assert str(action.type) in " ".join(action.help.split()), flag
+        accepted, refused = action.type.edges()
+        for value in accepted:
+            _, args = recipe.parse_args([f"{flag}={value}"])
+            assert getattr(args, action.dest) == value, flag
+        for text in refused:
+            with pytest.raises(SystemExit) as raised:
+                recipe.parse_args([f"{flag}={text}"])
+            assert raised.value.code == 2, (flag, text)
+            assert f"argument {flag}: expected {action.type}" in capsys.readouterr().err
