@@ -122,7 +122,13 @@ def train_dev_split(data, dev_data=None, *, dev_fraction=0.1, seed=0):
     """`(train, dev)`: `data` and `dev_data` when given, else a seeded `dev_fraction` of it."""
     if dev_data is not None:
         return data, dev_data
-    return split_examples(data, (1 - dev_fraction, dev_fraction), seed=seed)
+    try:
+        return split_examples(data, (1 - dev_fraction, dev_fraction), seed=seed)
+    except ValueError as error:  # a part would be empty: too little data for the fraction
+        raise DataFormatError(
+            data.path, None, f"enough sentences for a training set and a dev set of "
+            f"--dev-fraction {dev_fraction} (or a --dev-data file)",
+            f"{len(data)} sentences ({error})") from None
 
 
 def casing_ids(tokens):

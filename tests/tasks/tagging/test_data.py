@@ -15,6 +15,7 @@ from nlpkit.tasks.tagging.data import (
     tag_names_of,
     tagged_examples,
     to_scheme,
+    train_dev_split,
 )
 
 CONLL = """-DOCSTART- -X- O O
@@ -158,3 +159,13 @@ def test_split_words_maps_offsets_through_invalid_utf8_and_cuts_long_text():
         b"\xff", b"\xfe", b"Bob", b"\xc3", b"met", b"\xe2\x82", b"Alice"]
     assert words.row_lengths().numpy().tolist() == [7, 7]
     assert np.all(ends[1].numpy() <= len(texts[1]))
+
+
+def test_too_few_sentences_for_a_dev_split_is_a_data_error_naming_the_file(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text("EU\tB-ORG\nrejects\tO\n\nPeter\tB-PER\n", encoding="utf-8")
+    data = read_tagged_data(str(path), scheme="iob2")
+    with pytest.raises(DataFormatError, match=r"tiny.txt: expected enough sentences .* found 2"):
+        train_dev_split(data, dev_fraction=0.1)
+    train, dev = train_dev_split(data, dev_fraction=0.5)
+    assert (len(train), len(dev)) == (1, 1)
