@@ -19,7 +19,13 @@ from nlpkit.data.labelled import (
 from nlpkit.data.locations import shared_datasets_dir
 from nlpkit.data.pairs import SentencePairs, read_parallel_files, read_tsv_pairs
 from nlpkit.data.pipeline import make_pipeline, preprocess_in_batches
-from nlpkit.data.splits import split_contiguous, split_examples, split_indices
+from nlpkit.data.splits import (
+    split_contiguous,
+    split_examples,
+    split_grouped,
+    split_grouped_indices,
+    split_indices,
+)
 
 __all__ = [
     "DataFormatError",
@@ -40,6 +46,8 @@ __all__ = [
     "shared_datasets_dir",
     "split_contiguous",
     "split_examples",
+    "split_grouped",
+    "split_grouped_indices",
     "split_indices",
     "stateful_batches",
 ]
