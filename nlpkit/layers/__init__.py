@@ -1,5 +1,6 @@
 """nlpkit's layer library: recurrent cells and sequence layers, encoders and pooling aggregators."""
 
+from nlpkit.layers.attention import BahdanauAttention, LuongAttention
 from nlpkit.layers.bag_of_words import BagOfEmbeddings, BagOfWords
 from nlpkit.layers.conv import MultiWidthConv1D
 from nlpkit.layers.coupled_lstm import CoupledLSTM, CoupledLSTMCell
