@@ -115,7 +115,8 @@ any_int = NumberRange(int)
 non_negative_int = NumberRange(int, minimum=0)
 
 
-def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=1e-3, patience=3):
+def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=1e-3, patience=3,
+                       data_help=None, data_nargs=None):
     """Adds the flags shared by all recipes to `parser` and returns the flag group.
 
     Args:
@@ -123,13 +124,17 @@ def add_training_flags(parser, *, name, epochs=10, batch_size=32, learning_rate=
         name: the recipe's name; the defaults of `--export-dir` and `--run-dir` are
             `saved_models/<name>` and `runs/<name>`.
         epochs, batch_size, learning_rate, patience: the recipe's defaults for these flags.
+        data_help, data_nargs: `--data`'s help and argparse `nargs`, for a recipe whose data
+            can be several files (translation: `--data SOURCE_FILE TARGET_FILE`); `args.data`
+            is then a list.
     """
     group = parser.add_argument_group("training and export (shared by all recipes)")
     group.add_argument(
         "--data",
         default=None,
         metavar="PATH",
-        help="training data; the recipe documents the formats it reads "
+        nargs=data_nargs,
+        help=data_help or "training data; the recipe documents the formats it reads "
         "(default: the recipe's built-in sample)",
     )
     group.add_argument(
@@ -519,10 +524,12 @@ class WordVectorOptions:
                     mask_zero=True)
 
 
-def add_dev_split_flags(group, *, seed_of="the train/dev split"):
+def add_dev_split_flags(group, *, seed_of="the train/dev split", nargs=None):
     """Adds the dev-set flags every recipe shares to `group`: `--dev-data PATH`, or else a
-    seeded `--dev-fraction` of `--data` held out (`--split-seed`, the seed of `seed_of`)."""
-    group.add_argument("--dev-data", metavar="PATH", help="dev set, in the format of --data "
+    seeded `--dev-fraction` of `--data` held out (`--split-seed`, the seed of `seed_of`).
+    `nargs` as for `--data` (`add_training_flags`)."""
+    group.add_argument("--dev-data", metavar="PATH", nargs=nargs,
+                       help="dev set, in the format of --data "
                        "(default: hold out --dev-fraction of --data)")
     group.add_argument("--dev-fraction", type=fraction, default=0.1,
                        help=f"share of --data held out as dev set ({fraction}; default: "
