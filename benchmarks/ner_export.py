@@ -34,12 +34,18 @@ import os
 import random
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from export_timing import (
+    ROOT,
+    latency,
+    latest_version,
+    load_average,
+    throughput,
+    train_sample,
+)
+
 SAMPLE = os.path.join(ROOT, "recipes", "data", "ner_sample.txt")
 
 
@@ -60,60 +66,14 @@ def read_sentences(path):
     return sentences
 
 
-def latest_version(export_base):
-    if not os.path.isdir(export_base):
-        sys.exit(f"error: --export-dir {export_base}: no such directory (a NER export base "
-                 "directory such as saved_models/ner, holding integer versions)")
-    versions = sorted(int(name) for name in os.listdir(export_base)
-                      if name.isdigit() and os.path.isdir(os.path.join(export_base, name)))
-    if not versions:
-        sys.exit(f"error: --export-dir {export_base}: no exported version in it; train first")
-    return os.path.join(export_base, str(versions[-1]))
 
 
-def train_sample(workdir):
-    export_base = os.path.join(workdir, "export")
-    command = [sys.executable, os.path.join("recipes", "ner.py"),
-               "--run-dir", os.path.join(workdir, "run"), "--export-dir", export_base]
-    print("training the sample:", " ".join(command), flush=True)
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, check=False)
-    if done.returncode:
-        sys.exit(f"error: training the sample failed ({done.returncode}):\n{done.stdout[-4000:]}")
-    print(f"trained and exported in {time.perf_counter() - started:.0f} s", flush=True)
-    return export_base
 
 
-def load_average():
-    return os.getloadavg()[0]
 
 
-def throughput(call, batches, repeats):
-    """Sentences per second over `batches` per repeat: (median, slowest, fastest)."""
-    sentences = sum(int(batch[0].shape[0]) for batch in batches)
-    rates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for batch in batches:
-            call(*batch)
-        rates.append(sentences / (time.perf_counter() - started))
-    return statistics.median(rates), min(rates), max(rates)
 
 
-def latency(call, singles):
-    """p50 and p99 of single calls, in milliseconds."""
-    seconds = []
-    for single in singles:
-        started = time.perf_counter()
-        call(*single)
-        seconds.append(time.perf_counter() - started)
-    seconds.sort()
-
-    def percentile(p):
-        return 1000 * seconds[min(len(seconds) - 1, round(p / 100 * (len(seconds) - 1)))]
-
-    return percentile(50), percentile(99)
 
 
 def main():
@@ -132,7 +92,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="seed of the sentence order")
     args = parser.parse_args()
     if args.export_dir is not None:
-        version_dir = latest_version(args.export_dir)  # fails before importing TensorFlow
+        # Fails before importing TensorFlow.
+        version_dir = latest_version(args.export_dir, "saved_models/ner")
     if not os.path.isfile(args.sentences_from):
         sys.exit(f"error: --sentences-from {args.sentences_from}: no such file")
     sentences = read_sentences(args.sentences_from)
@@ -142,7 +103,7 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="ner_export_bench_") as workdir:
         if args.export_dir is None:
-            version_dir = latest_version(train_sample(workdir))
+            version_dir = latest_version(train_sample("ner", workdir)[0])
         return measure(args, version_dir, sentences)
 
 

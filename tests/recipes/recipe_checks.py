@@ -1,7 +1,10 @@
-"""Checks every recipe's tests share: loading a recipe file as a module, and its numeric flags."""
+"""What every recipe's tests share: running a recipe as a program, loading it as a module, and
+checking its numeric flags."""
 
 import importlib.util
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -9,6 +12,23 @@ from nlpkit.cli import NumberRange
 
 RECIPES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "recipes")
+
+
+def recipe_path(name):
+    return os.path.join(RECIPES, f"{name}.py")
+
+
+def recipe_runner(name):
+    """A function `run(*args, stdin=None)` that runs `recipes/<name>.py` as a program (quiet
+    TensorFlow logs, the repository importable) and returns the `subprocess.CompletedProcess`."""
+    path = recipe_path(name)
+
+    def run(*args, stdin=None):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.path.dirname(RECIPES))
+        return subprocess.run([sys.executable, path, *args], input=stdin, capture_output=True,
+                              env=env, timeout=600)
+
+    return run
 
 
 def recipe_module(name):

@@ -3,22 +3,16 @@ export again; bad data files exit with 2 naming file and line."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from tests.recipes.recipe_checks import check_numeric_flags_at_their_edges
 from tests.recipes.recipe_checks import recipe_module as load_recipe
+from tests.recipes.recipe_checks import recipe_runner
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RECIPE = os.path.join(REPO, "recipes", "ner.py")
+run_recipe = recipe_runner("ner")
 
 
-def run_recipe(*args, stdin=None):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-    return subprocess.run([sys.executable, RECIPE, *args], input=stdin, capture_output=True,
-                          env=env, timeout=600)
 
 
 def recipe_module():

@@ -9,16 +9,12 @@ import pytest
 
 from tests.recipes.recipe_checks import check_numeric_flags_at_their_edges
 from tests.recipes.recipe_checks import recipe_module as load_recipe
+from tests.recipes.recipe_checks import recipe_path, recipe_runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RECIPE = os.path.join(REPO, "recipes", "sentiment.py")
+run_recipe = recipe_runner("sentiment")
 
 
-def run_recipe(*args, stdin=None):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-    return subprocess.run(
-        [sys.executable, RECIPE, *args], input=stdin, capture_output=True, env=env, timeout=600
-    )
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +122,7 @@ def test_a_run_dir_is_owned_by_one_run_and_a_changed_run_does_not_resume_its_bac
              "--model", "bow", "--epochs", "1"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
     # Long enough to still own the lock when the second run starts; it is killed below.
-    first = subprocess.Popen([sys.executable, RECIPE, *flags, "--epochs", "500", "--patience",
+    first = subprocess.Popen([sys.executable, recipe_path("sentiment"), *flags, "--epochs", "500", "--patience",
                               "500"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lock = tmp_path / "run" / "run.lock"
