@@ -66,7 +66,7 @@ def sentence_pairs(rng, count):
 
 def main():
     rng = random.Random(2026)
-    pairs = sentence_pairs(rng, 600)
+    pairs = sentence_pairs(rng, 2000)
     rng.shuffle(pairs)
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "translation_sample.tsv")
     with open(path, "w", encoding="utf-8") as handle:
