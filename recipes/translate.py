@@ -66,8 +66,6 @@ def parse_args(argv):
     for flag, paths in (("--data", args.data), ("--dev-data", args.dev_data)):
         if paths is not None and len(paths) > 2:
             parser.error(f"{flag}: one TSV file or two aligned files, got {len(paths)} paths")
-    if args.source_column == args.target_column:
-        parser.error(f"--source-column and --target-column are both {args.source_column}")
     cli.check_word_vector_flags(parser, args)
     return parser, args
 

@@ -35,11 +35,15 @@ def read_pairs(paths, *, source_column=0, target_column=1, skip_bad_lines=False)
 
     Raises:
         DataFormatError: a missing column, an empty side, misaligned files (different line
-            counts), undecodable bytes or no pairs, naming the file and line.
+            counts), undecodable bytes or no pairs, naming the file and line; the same column
+            for both sides.
         ValueError: no path or more than two.
     """
     paths = [paths] if isinstance(paths, str) else list(paths)
     if len(paths) == 1:
+        if source_column == target_column:
+            raise DataFormatError(paths[0], None, "different source and target columns",
+                                  f"both in column {source_column}")
         pairs = read_tsv_pairs(paths[0], source_column, target_column, skip_bad_lines)
     elif len(paths) == 2:
         pairs = read_parallel_files(paths[0], paths[1], skip_bad_lines)

@@ -17,6 +17,8 @@ VOCABULARY_SIZE = NumberRange(int, minimum=len(RESERVED_TOKENS) + 16)
 held_out_fraction = NumberRange(float, minimum=0, maximum=1, exclusive_maximum=True)
 non_negative_float = NumberRange(float, minimum=0)
 at_least_one = NumberRange(float, minimum=1)
+# [BOS], [EOS] and at least one piece.
+TARGET_LENGTH = NumberRange(int, minimum=3)
 NORMALIZATIONS = ("NFKC", "NFC", "NFD", "NFKD", "none")
 SIDES = ("source", "target", "both")
 
@@ -65,9 +67,9 @@ def add_data_flags(parser):
     data.add_argument("--max-source-length", type=positive_int, default=64,
                       help="source pieces read; longer training and served sources are cut "
                       f"({positive_int}; default: %(default)s)")
-    data.add_argument("--max-target-length", type=NumberRange(int, minimum=3), default=64,
-                      help="target pieces trained on and generated at most, [BOS] and [EOS] "
-                      "included (default: %(default)s)")
+    data.add_argument("--max-target-length", type=TARGET_LENGTH, default=64,
+                      help="target pieces trained on, [BOS] and [EOS] included; translations "
+                      f"have at most one less ({TARGET_LENGTH}; default: %(default)s)")
     data.add_argument("--embeddings-side", choices=SIDES, default="target",
                       help="which side --embeddings initialises (the vectors' language; "
                       "GloVe is English) (default: %(default)s)")

@@ -46,6 +46,8 @@ def test_bad_pair_files_name_the_file_and_line(tmp_path):
     assert "3" in str(caught.value) and "2 lines" in str(caught.value)
     with pytest.raises(DataFormatError, match="empty"):
         read_pairs([write(tmp_path, "", "empty.tsv")])
+    with pytest.raises(DataFormatError, match="both in column 1"):
+        read_pairs([path], source_column=1, target_column=1)
 
 
 def test_split_never_shares_a_source_sentence():
