@@ -83,6 +83,11 @@ class TrainingConfig:
             default): the whole training set, so every epoch is a uniform random permutation of
             all examples, whatever order the reader returns them in (e.g. folders sorted by
             class). A smaller buffer only mixes examples that are close in the source.
+        shuffle: shuffle the training examples every epoch (the default). `False` feeds them
+            in the order the dataset gives, every epoch alike (`seed` and `shuffle_buffer` are
+            then unused): what truncated backpropagation through time needs, where batch k+1
+            continues the text of batch k and stateful layers carry their state across them
+            (`nlpkit.data.stateful_batches`). The dev set is never shuffled.
         verbose: verbosity on the chief (`"auto"`, 0, 1 = progress bar, 2 = one line per
             epoch); other workers are silent.
         training_loop: which step the one training loop takes per batch (the loop, its data
@@ -128,6 +133,7 @@ class TrainingConfig:
     monitor_mode: str = "min"
     patience: int = 3
     shuffle_buffer: int | None = None
+    shuffle: bool = True
     verbose: str | int = "auto"
     training_loop: str = "auto"
     backup_steps: int | None = None
@@ -178,6 +184,8 @@ class TrainingConfig:
             or self.shuffle_buffer < 1
         ):
             problems.append(f"shuffle_buffer must be None or >= 1, got {self.shuffle_buffer!r}")
+        if not isinstance(self.shuffle, bool):
+            problems.append(f"shuffle must be True or False, got {self.shuffle!r}")
         if self.resume not in RESUME_MODES:
             problems.append(f"resume must be one of {RESUME_MODES}, got {self.resume!r}")
         if problems:

@@ -7,10 +7,12 @@ loop's own (`nlpkit.training.callbacks.EarlyStopping`), so that its state can be
 
 Data order: epoch `e` shuffles the *whole* training set with seed `data_seed + e` (a uniform
 permutation, whatever order the reader returns), so the order of an epoch does not depend on what
-ran before; a resumed run replays the interrupted epoch's order and skips the batches it had
-already trained on. `data_seed` is `TrainingConfig.seed` or, without one, a seed drawn once by the
-chief and shared with every worker (they must shuffle alike for DATA sharding to split each global
-batch without overlap); it is saved in the backups.
+ran before (with `TrainingConfig.shuffle=False` every epoch takes the examples in the dataset's
+own order, as truncated backpropagation through time needs); a resumed run replays the
+interrupted epoch's order and skips the batches it had already trained on. `data_seed` is
+`TrainingConfig.seed` or, without one, a seed drawn once by the chief and shared with every worker
+(they must shuffle alike for DATA sharding to split each global batch without overlap); it is saved
+in the backups.
 
 Backups (`<run_dir>/backup/`): a `tf.train.Checkpoint`, managed by a `tf.train.CheckpointManager`
 that keeps the last two, of everything the rest of the run depends on:
@@ -78,6 +80,10 @@ RESUME_MODES = ("exact", "continue", "restart")
 # (the same update) runs, compiled or not.
 NOT_FINGERPRINTED = ("run_dir", "verbose", "backup_steps", "training_loop", "jit_compile",
                      "resume")
+# TrainingConfig fields added after backups existed, with the value every older run had: they
+# enter the fingerprint only when set otherwise, so that the backups of those runs still resume.
+FINGERPRINTED_UNLESS_DEFAULT = {"shuffle": True}
+_NO_DEFAULT = object()
 _FINGERPRINT_KEY = "fingerprint/.ATTRIBUTES/VARIABLE_VALUE"
 _STEPS_DONE_KEY = "steps_done/.ATTRIBUTES/VARIABLE_VALUE"
 
@@ -134,7 +140,9 @@ def run_fingerprint(model, config, strategy, *, examples, digest, steps_per_epoc
     return {
         "training": {field.name: getattr(config, field.name)
                      for field in dataclasses.fields(config)
-                     if field.name not in NOT_FINGERPRINTED},
+                     if field.name not in NOT_FINGERPRINTED
+                     and FINGERPRINTED_UNLESS_DEFAULT.get(field.name, _NO_DEFAULT)
+                     != getattr(config, field.name)},
         "replicas": strategy.num_replicas_in_sync,
         "workers": _worker_count(strategy),
         "examples": examples,
@@ -380,7 +388,7 @@ def run_training(
         if chief and verbose != 0:
             print(message, file=sys.stderr, flush=True)
 
-    if shuffle_buffer < examples:
+    if config.shuffle and shuffle_buffer < examples:
         say(f"the shuffle buffer ({shuffle_buffer}) is smaller than the training set ({examples} "
             "examples): examples far apart in the source never meet in a batch")
     monitor = config.monitor if dev_data is not None else None
@@ -393,7 +401,7 @@ def run_training(
         batches = batch_examples(
             train_data,
             config.batch_size,
-            shuffle=True,
+            shuffle=config.shuffle,
             seed=int(backups.data_seed.numpy()) + epoch,
             shuffle_buffer=max(1, shuffle_buffer),
         )

@@ -74,3 +74,24 @@ def test_train_feeds_fair_batches_from_class_sorted_data(tmp_path):
     for order in epochs:
         np.testing.assert_array_equal(np.sort(order), np.arange(COUNT))
     assert not np.array_equal(epochs[0], epochs[1])
+
+
+def test_train_without_shuffle_feeds_the_examples_in_their_own_order_every_epoch(tmp_path):
+    # What truncated backpropagation through time needs: batch k+1 continues batch k.
+    seen = []
+
+    def build():
+        return keras.Sequential([keras.Input((2,), dtype="int32"), BatchLog(seen),
+                                 keras.layers.Embedding(COUNT, 4),
+                                 keras.layers.GlobalAveragePooling1D(),
+                                 keras.layers.Dense(2, activation="softmax")])
+
+    config = TrainingConfig(epochs=2, batch_size=BATCH, seed=5, shuffle=False,
+                            run_dir=str(tmp_path / "run"), monitor=None, verbose=0)
+    train(build, class_sorted_examples(), config, loss="sparse_categorical_crossentropy")
+    per_epoch = -(-COUNT // BATCH)
+    assert len(seen) == 2 * per_epoch
+    for epoch in range(2):
+        batches = seen[epoch * per_epoch:(epoch + 1) * per_epoch]
+        np.testing.assert_array_equal(np.concatenate([b[:, 1] for b in batches]),
+                                      np.arange(COUNT))

@@ -1,0 +1,69 @@
+"""Language models over characters or words, trained with truncated backpropagation through
+time: unit ids -> embedding (or one-hot) -> recurrent layers that carry their state from one
+window of the text to the next -> next-unit logits.
+
+`data` (UnitVocabulary, the contiguous train/validation split, streams of BPTT windows),
+`model` (LanguageModelOptions, build_language_model, CarriedStateResets, evaluate_carried and the
+nats / bits / perplexity helpers) and `flags`.
+"""
+
+from nlpkit.tasks.generation.data import (
+    END_OF_LINE,
+    UNITS,
+    UNKNOWN_CHARACTER,
+    UNKNOWN_WORD,
+    UnitVocabulary,
+    stream_examples,
+    text_lines,
+    text_words,
+    train_validation_text,
+)
+from nlpkit.tasks.generation.flags import add_data_flags, add_language_model_flags
+from nlpkit.tasks.generation.model import (
+    CELLS,
+    UNIT_IDS,
+    CarriedStateResets,
+    FixedBatchSize,
+    LanguageModelOptions,
+    bits_per_unit,
+    build_language_model,
+    evaluate_carried,
+    language_model_loss,
+    nats_per_unit,
+    perplexity,
+    reset_carried_states,
+    stateful_batch_size,
+    stateful_copy,
+    stateful_layers,
+    unit_cross_entropies,
+)
+
+__all__ = [
+    "CELLS",
+    "END_OF_LINE",
+    "UNITS",
+    "UNIT_IDS",
+    "UNKNOWN_CHARACTER",
+    "UNKNOWN_WORD",
+    "CarriedStateResets",
+    "FixedBatchSize",
+    "LanguageModelOptions",
+    "UnitVocabulary",
+    "add_data_flags",
+    "add_language_model_flags",
+    "bits_per_unit",
+    "build_language_model",
+    "evaluate_carried",
+    "language_model_loss",
+    "nats_per_unit",
+    "perplexity",
+    "reset_carried_states",
+    "stateful_batch_size",
+    "stateful_copy",
+    "stateful_layers",
+    "stream_examples",
+    "text_lines",
+    "text_words",
+    "train_validation_text",
+    "unit_cross_entropies",
+]
