@@ -39,7 +39,9 @@ def translate_texts(tokenizers, model, texts, *, beam_size=4, max_length=64,
                     length_penalty=0.6, max_length_ratio=2.0, batch_size=128):
     """The best translation of each text (str), in batches through one compiled search."""
 
-    @tf.function(reduce_retracing=True)
+    # autograph=False: the search is tf.while_loops already, and autograph would re-read (and
+    # convert) every Python function it calls.
+    @tf.function(reduce_retracing=True, autograph=False)
     def search(text):
         return translate_batch(tokenizers, model, text, beam_size=beam_size,
                                max_length=max_length, length_penalty=length_penalty,
