@@ -4,7 +4,8 @@ window of the text to the next -> next-unit logits.
 
 `data` (UnitVocabulary, the contiguous train/validation split, streams of BPTT windows),
 `model` (LanguageModelOptions, build_language_model, CarriedStateResets, evaluate_carried and the
-nats / bits / perplexity helpers) and `flags`.
+nats / bits / perplexity helpers), `flags` and `export` (sampling, streaming and scoring
+signatures for TensorFlow Serving).
 """
 
 from nlpkit.tasks.generation.data import (
@@ -17,6 +18,19 @@ from nlpkit.tasks.generation.data import (
     text_lines,
     text_words,
     train_validation_text,
+)
+from nlpkit.tasks.generation.learning_curve import plot_learning_curve
+from nlpkit.tasks.generation.export import (
+    INITIAL_STATE_SIGNATURE_KEY,
+    MAX_GENERATED_UNITS,
+    SCORE_SIGNATURE_KEY,
+    SIGNATURE_KEY,
+    START_UNITS,
+    STEP_SIGNATURE_KEY,
+    decode_units,
+    export_language_model,
+    language_model_archive,
+    start_id,
 )
 from nlpkit.tasks.generation.flags import add_data_flags, add_language_model_flags
 from nlpkit.tasks.generation.model import (
@@ -39,8 +53,15 @@ from nlpkit.tasks.generation.model import (
 )
 
 __all__ = [
+    "plot_learning_curve",
     "CELLS",
     "END_OF_LINE",
+    "INITIAL_STATE_SIGNATURE_KEY",
+    "MAX_GENERATED_UNITS",
+    "SCORE_SIGNATURE_KEY",
+    "SIGNATURE_KEY",
+    "START_UNITS",
+    "STEP_SIGNATURE_KEY",
     "UNITS",
     "UNIT_IDS",
     "UNKNOWN_CHARACTER",
@@ -53,11 +74,15 @@ __all__ = [
     "add_language_model_flags",
     "bits_per_unit",
     "build_language_model",
+    "decode_units",
     "evaluate_carried",
+    "export_language_model",
+    "language_model_archive",
     "language_model_loss",
     "nats_per_unit",
     "perplexity",
     "reset_carried_states",
+    "start_id",
     "stateful_batch_size",
     "stateful_copy",
     "stateful_layers",
