@@ -4,7 +4,9 @@ r"""Translation: train, evaluate, export, predict.
     python recipes/translate.py train --data ../shared/datasets/translation/spa-eng/spa.txt \
         --source-column 1 --target-column 0 --test-fraction 0.05   # Spanish -> English
     python recipes/translate.py train --data europarl.es europarl.en --dev-data dev.es dev.en
-    python recipes/translate.py evaluate --data test.tsv --source-column 1 --target-column 0
+    python recipes/translate.py evaluate --data test.tsv --beam-size 1   # greedy, sacreBLEU
+    python recipes/translate.py evaluate --data ../shared/datasets/translation/spa-eng/spa.txt \
+        --dev-fraction 0.02 --test-fraction 0.04   # the test part of the training run's split
     python recipes/translate.py predict "¿Dónde está la estación?"
     echo "Tengo dos billetes." | python recipes/translate.py predict
     python recipes/translate.py export                 # export the last trained model again
@@ -44,7 +46,8 @@ def build_parser():
     parser.add_argument(
         "command", nargs="?", default="train", choices=["train", "evaluate", "predict", "export"],
         help="train (then score the dev and test sets and export), evaluate the latest export "
-        "on --data, predict with the latest export, or export the last trained model "
+        "on --data (with --test-fraction: on the test part of its split) with --beam-size, "
+        "predict with the latest export, or export the last trained model "
         "(default: train)")
     parser.add_argument("texts", nargs="*", help="predict: sentences to translate "
                         "(default: stdin)")
@@ -219,12 +222,19 @@ def predict(args, strategy):
 
 def evaluate(args, strategy):
     pairs = read(args, args.data or [SAMPLE])
-    serve = load_latest(args.export_dir).signatures["serving_default"]
+    if args.test_fraction > 0:
+        # The test part of the same split as training's (same fractions and --split-seed).
+        _, _, pairs = translation.split_pairs(pairs, dev_fraction=args.dev_fraction,
+                                              test_fraction=args.test_fraction,
+                                              seed=args.split_seed)
+    search = load_latest(args.export_dir).signatures[translation.NBEST_SIGNATURE_KEY]
     hypotheses = []
     for start in range(0, len(pairs), 128):
-        out = serve(text=tf.constant(pairs.sources[start : start + 128]))
-        hypotheses += [t.decode(errors="replace") for t in out["translation"].numpy()]
-    report = translation.bleu_report(hypotheses, pairs.targets)
+        out = search(text=tf.constant(pairs.sources[start : start + 128]),
+                     beam_size=tf.constant(args.beam_size),
+                     max_length=tf.constant(args.max_target_length - 1))
+        hypotheses += [t.decode(errors="replace") for t in out["translations"].numpy()[:, 0]]
+    report = {**translation.bleu_report(hypotheses, pairs.targets), "beam_size": args.beam_size}
     print(json.dumps(report, indent=2))
     return 0
 

@@ -80,7 +80,16 @@ def test_evaluate_and_export_again(trained, capsys, tmp_path):
     target.write_text("".join(line.split("\t")[0] + "\n" for line in sample), encoding="utf-8")
     assert recipe.main(["evaluate", "--data", str(source), str(target), *flags]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["sentences"] == 100 and report["bleu"] > 30
+    assert report["sentences"] == 100 and report["bleu"] > 30 and report["beam_size"] == 4
+    # The test part of the training split: the 200 pairs training held out and scored, with
+    # the same search through the export.
+    assert recipe.main(["evaluate", "--test-fraction", "0.1", *flags]) == 0
+    beam = json.loads(capsys.readouterr().out)
+    metrics = json.loads((root / "run" / "metrics.json").read_text())
+    assert beam["sentences"] == 200 and abs(beam["bleu"] - metrics["test"]["bleu"]) < 0.5
+    assert recipe.main(["evaluate", "--test-fraction", "0.1", "--beam-size", "1", *flags]) == 0
+    greedy = json.loads(capsys.readouterr().out)
+    assert greedy["beam_size"] == 1 and greedy["bleu"] > 30
     assert recipe.main(["export", *flags, "--beam-size", "2"]) == 0
     assert sorted(os.listdir(root / "export")) == ["1", "2"]
     config = json.loads((root / "export" / "2" / "assets.extra" / "run_config.json").read_text())
