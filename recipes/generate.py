@@ -48,7 +48,7 @@ def build_parser():
         help="train (then score the validation text, print samples and export), evaluate the "
         "latest export on --data, sample from the latest export, or export the last trained "
         "model (default: train)")
-    cli.add_training_flags(parser, name="generate", epochs=20, batch_size=32, patience=3,
+    cli.add_training_flags(parser, name="generate", epochs=10, batch_size=32, patience=3,
                            learning_rate=2e-3)
     # Exploding gradients are the classic failure of recurrent language models.
     parser.set_defaults(clipnorm=5.0)
