@@ -1,6 +1,6 @@
 r"""Text generation: a character or word language model; train, evaluate, sample, export.
 
-    python recipes/generate.py                         # characters of the built-in text, then export
+    python recipes/generate.py                         # the built-in text, characters, export
     python recipes/generate.py --data ../shared/datasets/chargen/tinyshakespeare/input.txt
     python recipes/generate.py --data input.txt --unit word --min-count 3 --tie-embeddings \
         --embedding-dim 256                            # words, <unk> and <eos>, tied weights

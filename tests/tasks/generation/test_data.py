@@ -70,7 +70,8 @@ def test_config_is_json_ready_and_rebuilds_the_same_vocabulary():
 @pytest.mark.parametrize("unit", ["char", "word"])
 def test_encode_tensor_equals_encode(unit):
     vocab = UnitVocabulary.fit(CHAR_TRAINING + WORD_TRAINING, unit=unit)
-    texts = ["", "\n", "the cat", "Grüße 😀 the\n\nend\n", "unseen Ωμέγα 中文 🙂👍🏽 words",
+    texts = ["", "\n", "the cat", "Grüße 😀 the\n\nend\n",
+             "unseen Ωμέγα 中文 🙂👍🏽 words",
              "  the\tcat \r\nsat\u00a0the \x0bdog\f\n\n\n", "<unk> <eos> [UNK] [PAD]\n",
              CHAR_TRAINING]
     encoded = vocab.encode_tensor(tf.constant(texts)).to_list()
