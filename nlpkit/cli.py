@@ -16,6 +16,7 @@ TensorFlow is only imported by `setup_runtime`, so `--help` and flag errors stay
 
 import argparse
 import dataclasses
+import json
 import os
 import platform
 import re
@@ -658,6 +659,21 @@ def run_config(args, **extra):
         "versions": versions,
         **extra,
     }
+
+
+def read_run_file(run_dir, name):
+    """The JSON file `name` that training left in `run_dir` (a run config, a vocabulary, ...),
+    for commands that rebuild a trained model (`export`).
+
+    Raises:
+        FileNotFoundError: no such file, with a message saying to train with that run directory
+            first (`run_command` turns it into exit status 2).
+    """
+    path = os.path.join(run_dir, name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file; train with this --run-dir first")
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def save_run_config(path, config):

@@ -154,15 +154,9 @@ def export_version(args, vocabulary, model, config_record):
 
 
 def export(args, strategy):
-    def read_json(name):
-        path = os.path.join(args.run_dir, name)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: no such file; train with this --run-dir first")
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-
-    config_record = read_json("run_config.json")
-    vocabulary = generation.UnitVocabulary.from_config(read_json("vocabulary.json"))
+    config_record = cli.read_run_file(args.run_dir, "run_config.json")
+    vocabulary = generation.UnitVocabulary.from_config(
+        cli.read_run_file(args.run_dir, "vocabulary.json"))
     options = generation.LanguageModelOptions(**config_record["model"])
     model = generation.build_language_model(len(vocabulary), options)
     model.load_weights(os.path.join(args.run_dir, "language_model.weights.h5"))

@@ -147,14 +147,11 @@ def export_version(args, features, model, tag_names, config_record):
 
 
 def export(args, strategy):
-    def read_json(name):
-        with open(os.path.join(args.run_dir, name), encoding="utf-8") as handle:
-            return json.load(handle)
-
     model = tagging.serving_tagger(keras.models.load_model(
         os.path.join(args.run_dir, "model.keras"), compile=False))
-    features = tagging.TokenFeatures.from_config(read_json("features.json"))
-    config_record = read_json("run_config.json")
+    features = tagging.TokenFeatures.from_config(
+        cli.read_run_file(args.run_dir, "features.json"))
+    config_record = cli.read_run_file(args.run_dir, "run_config.json")
     return export_version(args, features, model, config_record["tag_names"], config_record)
 
 

@@ -36,7 +36,6 @@ embedding, encoder, pooling) as a reusable Hub module `<export-dir>/<version>/` 
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -209,17 +208,13 @@ def export_version(args, tokenizer, model, label_names, config_record):
 def load_trained(run_dir):
     """The model, tokenizer (None for a model on raw text) and run config that training left in
     `run_dir`."""
-    def read_json(name):
-        with open(os.path.join(run_dir, name), encoding="utf-8") as handle:
-            return json.load(handle)
-
     path = os.path.join(run_dir, "model.keras")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file; train a model with this --run-dir first")
     model = keras.models.load_model(path)
-    tokenizer_config = read_json("tokenizer.json")
+    tokenizer_config = cli.read_run_file(run_dir, "tokenizer.json")
     tokenizer = tokenizer_config and keras.saving.deserialize_keras_object(tokenizer_config)
-    return model, tokenizer, read_json("run_config.json")
+    return model, tokenizer, cli.read_run_file(run_dir, "run_config.json")
 
 
 def export(args, strategy):

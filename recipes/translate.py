@@ -191,15 +191,9 @@ def export_version(args, tokenizers, model, config_record):
 
 
 def export(args, strategy):
-    def read_json(name):
-        path = os.path.join(args.run_dir, name)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: no such file; train with this --run-dir first")
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-
-    config_record = read_json("run_config.json")
-    tokenizers = translation.PairTokenizers.from_config(read_json("tokenizers.json"))
+    config_record = cli.read_run_file(args.run_dir, "run_config.json")
+    tokenizers = translation.PairTokenizers.from_config(
+        cli.read_run_file(args.run_dir, "tokenizers.json"))
     options = translation.TranslatorOptions(**config_record["model"])
     model = translation.Translator(tokenizers.source.vocabulary_size,
                                    tokenizers.target.vocabulary_size, options)
