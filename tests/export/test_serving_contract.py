@@ -6,12 +6,8 @@ saved_models/README.md.
 """
 
 import ast
-import os
 import pathlib
 import re
-import shutil
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
@@ -24,6 +20,7 @@ from nlpkit.tasks.classification.export import (
     export_classifier,
 )
 from nlpkit.export import serving_contract
+from tests.export.serving_checks import assert_cli_shows_documented_block
 from tests.export.tiny_classifier import (
     LABELS,
     SEQUENCE_LENGTH,
@@ -32,7 +29,6 @@ from tests.export.tiny_classifier import (
     build_classifier,
 )
 
-README = pathlib.Path(__file__).resolve().parents[2] / "saved_models" / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -138,37 +134,8 @@ def test_predict_request_matches_the_signature(export_dir):
 # (c) saved_model_cli
 
 
-def saved_model_cli():
-    beside_python = pathlib.Path(sys.executable).with_name("saved_model_cli")
-    return str(beside_python) if beside_python.exists() else shutil.which("saved_model_cli")
-
-
-def documented_cli_lines():
-    text = README.read_text(encoding="utf-8")
-    block = re.search(
-        r"<!-- saved_model_cli:begin -->\s*```\n(.*?)```\s*<!-- saved_model_cli:end -->",
-        text,
-        re.S,
-    )
-    assert block, f"{README} has no saved_model_cli block"
-    return block.group(1).rstrip("\n").splitlines()
-
-
 def test_saved_model_cli_lists_the_signature_as_documented(export_dir):
-    command = saved_model_cli()
-    assert command, "saved_model_cli (installed with tensorflow) was not found"
-    result = subprocess.run(
-        [command, "show", "--all", "--dir", export_dir],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.splitlines()
-    documented = documented_cli_lines()
-    start = lines.index(documented[0])
-    assert lines[start : start + len(documented)] == documented
+    lines = assert_cli_shows_documented_block(export_dir, None)
     # saved_model_cli's own op listing finds nothing that nlpkit's listing missed.
     listed = next(line for line in lines if "contains the following ops:" in line)
     cli_ops = ast.literal_eval(listed.split("ops:", 1)[1].strip())

@@ -6,18 +6,15 @@ and `saved_model_cli`."""
 
 import collections
 import json
-import os
 import pathlib
 import re
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlpkit.export import saved_model_op_types, signature_def, unservable_ops
+from nlpkit.export import saved_model_op_types, unservable_ops
 from nlpkit.tasks.generation import (
     INITIAL_STATE_SIGNATURE_KEY,
     MAX_GENERATED_UNITS,
@@ -40,9 +37,12 @@ from nlpkit.tasks.generation import (
     stream_examples,
     unit_cross_entropies,
 )
+from tests.export.serving_checks import (
+    assert_cli_shows_documented_block,
+    predict_through_wire,
+)
 from tests.layer_checks import run_without_nlpkit
 
-README = pathlib.Path(__file__).resolve().parents[3] / "saved_models" / "README.md"
 TEXT = "the cat sat on the mat\nthe dog sat on the log\n" * 12
 # Scored and stepped: unseen units ("ä", "zebra") included.
 SCORED = {"char": "the cät sat on the mat\nthe dog", "word": "the cat sat on the zebra\nthe dog"}
@@ -286,7 +286,6 @@ def test_every_op_is_servable_and_the_states_are_documented(char_export, word_ex
 
 
 def test_predict_requests_match_every_signature(char_export):
-    predict_pb2 = pytest.importorskip("tensorflow_serving.apis.predict_pb2")
     zeros = np.zeros((2, 16), np.float32)
     requests = {
         SIGNATURE_KEY: {
@@ -302,46 +301,11 @@ def test_predict_requests_match_every_signature(char_export):
         SCORE_SIGNATURE_KEY: {"text": tf.make_tensor_proto(["the cat", ""], dtype=tf.string)},
     }
     for key, inputs in requests.items():
-        signature = signature_def(char_export.path, key)
-        assert signature.method_name == "tensorflow/serving/predict"
-        request = predict_pb2.PredictRequest()
-        request.model_spec.signature_name = key
-        for name, proto in inputs.items():
-            request.inputs[name].CopyFrom(proto)
-        request = predict_pb2.PredictRequest.FromString(request.SerializeToString())
-        assert set(request.inputs) == set(signature.inputs)
-        for name, tensor in request.inputs.items():
-            assert tensor.dtype == signature.inputs[name].dtype
-            assert tf.TensorShape(signature.inputs[name].tensor_shape).is_compatible_with(
-                tf.TensorShape(tensor.tensor_shape))
-        outputs = char_export.loaded.signatures[key](**{name: tf.make_ndarray(tensor)
-                                                         for name, tensor in
-                                                         request.inputs.items()})
-        assert set(outputs) == set(signature.outputs)
+        outputs = predict_through_wire(char_export.loaded, char_export.path, key, inputs)
         for name, value in outputs.items():
-            expected = signature.outputs[name]
-            assert value.dtype.as_datatype_enum == expected.dtype
-            assert tf.TensorShape(expected.tensor_shape).is_compatible_with(value.shape)
             vocabulary = key == INITIAL_STATE_SIGNATURE_KEY and name == "units"
             assert value.shape[0] == (len(char_export.vocabulary) if vocabulary else 2)
 
 
-def documented_cli_lines():
-    text = README.read_text(encoding="utf-8")
-    block = re.search(r"<!-- saved_model_cli:generate:begin -->\s*```\n(.*?)```\s*"
-                      r"<!-- saved_model_cli:generate:end -->", text, re.S)
-    assert block, f"{README} has no saved_model_cli block for the language model"
-    return block.group(1).rstrip("\n").splitlines()
-
-
 def test_saved_model_cli_lists_the_signatures_as_documented(char_export):
-    beside_python = pathlib.Path(sys.executable).with_name("saved_model_cli")
-    result = subprocess.run([str(beside_python), "show", "--all", "--dir", char_export.path],
-                            capture_output=True, text=True, timeout=120,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.splitlines()
-    print("\n".join(lines))
-    documented = documented_cli_lines()
-    start = lines.index(documented[0])
-    assert lines[start : start + len(documented)] == documented
+    assert_cli_shows_documented_block(char_export.path, "generate")

@@ -3,11 +3,7 @@ spans out; pre-split tokens in, tags out. Loaded with TensorFlow and TF Text alo
 against TensorFlow Serving 2.20's ops, a PredictRequest and `saved_model_cli`."""
 
 import json
-import os
 import pathlib
-import re
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -15,7 +11,7 @@ import pytest
 import tensorflow as tf
 from seqeval.metrics.sequence_labeling import get_entities
 
-from nlpkit.export import saved_model_op_types, signature_def, unservable_ops
+from nlpkit.export import saved_model_op_types, unservable_ops
 from nlpkit.tasks.tagging.data import TokenFeatures, tag_names_of, tagged_examples
 from nlpkit.tasks.tagging.export import (
     SIGNATURE_KEY,
@@ -25,9 +21,12 @@ from nlpkit.tasks.tagging.export import (
 )
 from nlpkit.tasks.tagging.metrics import entity_scores
 from nlpkit.tasks.tagging.model import TaggerOptions, build_tagger, serving_tagger
+from tests.export.serving_checks import (
+    assert_cli_shows_documented_block,
+    predict_through_wire,
+)
 from tests.layer_checks import run_without_nlpkit
 
-README = pathlib.Path(__file__).resolve().parents[3] / "saved_models" / "README.md"
 SENTENCES = [["Angela", "Merkel", "visited", "Paris", "."],
              ["Bob", "Smith", "lives", "in", "New", "York"],
              ["Paris", "is", "far", "from", "Bob", "."]]
@@ -151,7 +150,6 @@ def test_every_op_is_servable_and_the_model_runs_without_nlpkit(exported, tmp_pa
 
 
 def test_predict_requests_match_both_signatures(exported):
-    predict_pb2 = pytest.importorskip("tensorflow_serving.apis.predict_pb2")
     path, _ = exported
     loaded = tf.saved_model.load(path)
     requests = {
@@ -161,44 +159,11 @@ def test_predict_requests_match_both_signatures(exported):
             "lengths": tf.make_tensor_proto([2, 1], dtype=tf.int32)},
     }
     for key, inputs in requests.items():
-        signature = signature_def(path, key)
-        assert signature.method_name == "tensorflow/serving/predict"
-        request = predict_pb2.PredictRequest()
-        request.model_spec.signature_name = key
-        for name, proto in inputs.items():
-            request.inputs[name].CopyFrom(proto)
-        request = predict_pb2.PredictRequest.FromString(request.SerializeToString())
-        assert set(request.inputs) == set(signature.inputs)
-        for name, tensor in request.inputs.items():
-            assert tensor.dtype == signature.inputs[name].dtype
-            assert tf.TensorShape(signature.inputs[name].tensor_shape).is_compatible_with(
-                tf.TensorShape(tensor.tensor_shape))
-        outputs = loaded.signatures[key](**{name: tf.make_ndarray(tensor)
-                                            for name, tensor in request.inputs.items()})
-        assert set(outputs) == set(signature.outputs)
+        outputs = predict_through_wire(loaded, path, key, inputs)
         for name, value in outputs.items():
-            expected = signature.outputs[name]
-            assert value.dtype.as_datatype_enum == expected.dtype
-            assert tf.TensorShape(expected.tensor_shape).is_compatible_with(value.shape)
             assert value.shape[0] == 2
-
-
-def documented_cli_lines():
-    text = README.read_text(encoding="utf-8")
-    block = re.search(r"<!-- saved_model_cli:ner:begin -->\s*```\n(.*?)```\s*"
-                      r"<!-- saved_model_cli:ner:end -->", text, re.S)
-    assert block, f"{README} has no saved_model_cli block for the tagger"
-    return block.group(1).rstrip("\n").splitlines()
 
 
 def test_saved_model_cli_lists_both_signatures_as_documented(exported):
     path, _ = exported
-    beside_python = pathlib.Path(sys.executable).with_name("saved_model_cli")
-    result = subprocess.run([str(beside_python), "show", "--all", "--dir", path],
-                            capture_output=True, text=True, timeout=120,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.splitlines()
-    documented = documented_cli_lines()
-    start = lines.index(documented[0])
-    assert lines[start : start + len(documented)] == documented
+    assert_cli_shows_documented_block(path, "ner")

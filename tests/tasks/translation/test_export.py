@@ -4,11 +4,7 @@ TensorFlow and TF Text alone, checked against TensorFlow Serving 2.20's ops, a P
 and `saved_model_cli`."""
 
 import json
-import os
 import pathlib
-import re
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -16,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from nlpkit.data import SentencePairs
-from nlpkit.export import saved_model_op_types, signature_def, unservable_ops
+from nlpkit.export import saved_model_op_types, unservable_ops
 from nlpkit.tasks.translation import (
     MAX_BEAM_SIZE,
     NBEST_SIGNATURE_KEY,
@@ -28,9 +24,12 @@ from nlpkit.tasks.translation import (
     padded_token_crossentropy,
     translate_texts,
 )
+from tests.export.serving_checks import (
+    assert_cli_shows_documented_block,
+    predict_through_wire,
+)
 from tests.layer_checks import run_without_nlpkit
 
-README = pathlib.Path(__file__).resolve().parents[3] / "saved_models" / "README.md"
 SOURCES = ["uno dos", "dos tres", "tres uno", "uno tres dos", "dos"]
 TARGETS = ["one two", "two three", "three one", "one three two", "two"]
 MAX_TARGET_LENGTH = 12
@@ -139,7 +138,6 @@ def test_every_op_is_servable_and_the_model_runs_without_nlpkit(exported, tmp_pa
 
 
 def test_predict_requests_match_both_signatures(exported):
-    predict_pb2 = pytest.importorskip("tensorflow_serving.apis.predict_pb2")
     path, _, _ = exported
     loaded = tf.saved_model.load(path)
     requests = {
@@ -150,45 +148,11 @@ def test_predict_requests_match_both_signatures(exported):
             "max_length": tf.make_tensor_proto(10, dtype=tf.int32)},
     }
     for key, inputs in requests.items():
-        signature = signature_def(path, key)
-        assert signature.method_name == "tensorflow/serving/predict"
-        request = predict_pb2.PredictRequest()
-        request.model_spec.signature_name = key
-        for name, proto in inputs.items():
-            request.inputs[name].CopyFrom(proto)
-        request = predict_pb2.PredictRequest.FromString(request.SerializeToString())
-        assert set(request.inputs) == set(signature.inputs)
-        for name, tensor in request.inputs.items():
-            assert tensor.dtype == signature.inputs[name].dtype
-            assert tf.TensorShape(signature.inputs[name].tensor_shape).is_compatible_with(
-                tf.TensorShape(tensor.tensor_shape))
-        outputs = loaded.signatures[key](**{name: tf.make_ndarray(tensor)
-                                            for name, tensor in request.inputs.items()})
-        assert set(outputs) == set(signature.outputs)
+        outputs = predict_through_wire(loaded, path, key, inputs)
         for name, value in outputs.items():
-            expected = signature.outputs[name]
-            assert value.dtype.as_datatype_enum == expected.dtype
-            assert tf.TensorShape(expected.tensor_shape).is_compatible_with(value.shape)
             assert value.shape[0] == 2
-
-
-def documented_cli_lines():
-    text = README.read_text(encoding="utf-8")
-    block = re.search(r"<!-- saved_model_cli:translate:begin -->\s*```\n(.*?)```\s*"
-                      r"<!-- saved_model_cli:translate:end -->", text, re.S)
-    assert block, f"{README} has no saved_model_cli block for the translator"
-    return block.group(1).rstrip("\n").splitlines()
 
 
 def test_saved_model_cli_lists_both_signatures_as_documented(exported):
     path, _, _ = exported
-    beside_python = pathlib.Path(sys.executable).with_name("saved_model_cli")
-    result = subprocess.run([str(beside_python), "show", "--all", "--dir", path],
-                            capture_output=True, text=True, timeout=120,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.splitlines()
-    print("\n".join(lines))
-    documented = documented_cli_lines()
-    start = lines.index(documented[0])
-    assert lines[start : start + len(documented)] == documented
+    assert_cli_shows_documented_block(path, "translate")
