@@ -242,6 +242,30 @@ def test_stateful_layer_carries_its_states_like_the_reference(kind):
         np.testing.assert_allclose(actual, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_stateful_layer_traced_with_an_unknown_batch_size(kind):
+    """A `tf.data` pipeline batched without `drop_remainder` traces with batch size None; a
+    stateful layer's states have a fixed one. Both paths run, and agree."""
+    rng = np.random.default_rng(7)
+    inputs = rng.normal(size=(BATCH, TIME, FEATURES)).astype("float32")
+    lengths = np.array([6, 2, 5, 3, 1])
+    mask = np.arange(TIME)[None, :] < lengths[:, None]
+    outputs = {}
+    for path in ("fast", "reference"):
+        layer = make_layer(kind, batch_size=BATCH, return_sequences=True, stateful=True)
+        call = tf.function(lambda x, m: layer(x, mask=m), input_signature=[
+            tf.TensorSpec((None, None, FEATURES)), tf.TensorSpec((None, None), tf.bool)])
+        context = chains(2) if path == "fast" else reference_loop()
+        with context:
+            outputs[path] = [call(inputs[:, :3], mask[:, :3]).numpy(),
+                             call(inputs[:, 3:], mask[:, 3:]).numpy()]
+    for actual, expected in zip(outputs["fast"], outputs["reference"]):
+        assert actual.shape[0] == BATCH
+        np.testing.assert_allclose(actual, expected, atol=1e-5)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError)):
+        call(inputs[:2, :3], mask[:2, :3])
+
+
 def test_float64_matches_reference_closely():
     layer = make_layer("lstm", dtype="float64", return_sequences=True)
     inputs = np.random.default_rng(5).normal(size=(BATCH, TIME, FEATURES))
