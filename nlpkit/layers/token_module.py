@@ -19,6 +19,8 @@ import dataclasses
 import os
 import re
 
+import keras
+
 from nlpkit.layers.hub_layer import HubLayer, load_module
 from nlpkit.layers.scalar_mix import ScalarMix
 
@@ -83,6 +85,36 @@ def _check_outputs(handle, outputs, batch, what):
     return TokenModuleInfo(tuple(names), dims.pop())
 
 
+def _load(handle):
+    if "://" not in handle and not os.path.exists(handle):
+        raise TokenModuleError(f"{handle}: no such file or directory")
+    try:
+        module = load_module(handle)
+    except Exception as error:  # hub.load's errors vary with what the path holds
+        raise TokenModuleError(f"{handle}: not a TF Hub module / SavedModel "
+                               f"({type(error).__name__}: {str(error).splitlines()[0]})") from None
+    if not callable(module):
+        raise TokenModuleError(f"{handle}: the SavedModel has no __call__")
+    return module
+
+
+def answers_per_token(handle):
+    """Whether the module at `handle` answers a dict with `word_emb` on a batch of strings (a
+    per-token module, to check with `describe_token_module`) rather than one vector per text.
+
+    Raises:
+        TokenModuleError: the handle does not exist or is not a callable SavedModel.
+    """
+    import tensorflow as tf
+
+    module = _load(handle)
+    try:
+        outputs = module(tf.constant(["a short sentence"]))
+    except (TypeError, ValueError, tf.errors.OpError):
+        return False
+    return isinstance(outputs, dict) and WORD_EMBEDDING in outputs
+
+
 def describe_token_module(handle):
     """Loads `handle` and checks it answers the per-token interface on text and on tokens.
 
@@ -96,15 +128,7 @@ def describe_token_module(handle):
     """
     import tensorflow as tf
 
-    if "://" not in handle and not os.path.exists(handle):
-        raise TokenModuleError(f"{handle}: no such file or directory")
-    try:
-        module = load_module(handle)
-    except Exception as error:  # hub.load's errors vary with what the path holds
-        raise TokenModuleError(f"{handle}: not a TF Hub module / SavedModel "
-                               f"({type(error).__name__}: {str(error).splitlines()[0]})") from None
-    if not callable(module):
-        raise TokenModuleError(f"{handle}: the SavedModel has no __call__")
+    module = _load(handle)
     try:
         on_text = module(tf.constant(["a short sentence", ""]))
         on_tokens = module({TOKENS: tf.constant([["a", "b", "c"], ["d", "", ""]]),
@@ -123,12 +147,35 @@ def describe_token_module(handle):
     return info
 
 
+@keras.saving.register_keras_serializable(package="nlpkit")
+class PaddedTokens(keras.layers.Layer):
+    """Words padded with "" `(batch, time)` -> a per-token module's pre-tokenized input,
+    `{"tokens": (batch, time), "sequence_len": int32 (batch,)}` (the words before the padding)."""
+
+    def call(self, tokens):
+        import tensorflow as tf  # string tensors: TensorFlow backend only, like HubLayer
+
+        return {TOKENS: tokens,
+                SEQUENCE_LENGTH: tf.reduce_sum(tf.cast(tf.not_equal(tokens, ""), tf.int32), 1)}
+
+
+def check_hub_encoder_flag(parser, handle, flag="--hub-encoder"):
+    """A recipe's check of a per-token module's handle: exits through `parser.error` (status 2,
+    the message naming the handle) unless it is one; returns `(absolute handle, info)`."""
+    if "://" not in handle:
+        handle = os.path.abspath(handle)  # the .keras file and run config must find it anywhere
+    try:
+        return handle, describe_token_module(handle)
+    except TokenModuleError as error:
+        parser.error(f"{flag} {error}")
+
+
 def mix_token_module(inputs, handle, info, trainable=False, layer_norm=False, name="hub_encoder"):
     """The module's layers mixed by a learned `ScalarMix`, in a Keras model (TensorFlow backend).
 
     Args:
-        inputs: what the module takes: a string `(batch,)` Keras tensor, or a dict
-            `{"tokens": string (batch, time), "sequence_len": int32 (batch,)}`.
+        inputs: a string Keras tensor: raw text `(batch,)` (the module tokenizes it), or words
+            padded with "" `(batch, time)` (given to the module as tokens with their lengths).
         handle: the module's handle; `info`: its `describe_token_module(handle)`.
         trainable: fine-tune the module's variables (the mix is always trained).
         layer_norm: normalise each layer before mixing (`ScalarMix(layer_norm=True)`).
@@ -137,6 +184,8 @@ def mix_token_module(inputs, handle, info, trainable=False, layer_norm=False, na
     Returns:
         `(batch, time, info.dim)` float32 states carrying the module's mask.
     """
+    if len(inputs.shape) == 2:
+        inputs = PaddedTokens(name=f"{name}_tokens")(inputs)
     outputs = HubLayer(handle, trainable=trainable, name=name)(inputs)
     return ScalarMix(layer_norm=layer_norm, name=f"{name}_mix")(
         [outputs[layer] for layer in info.layers], mask=outputs[MASK])
