@@ -99,9 +99,9 @@ class CharacterWordEncoder(keras.layers.Layer):
 
     Kim et al.'s (2016) character-aware word input: character embeddings, a multi-width CNN
     with max pooling over each word's real characters (`MultiWidthConv1D`: padding never wins
-    the max), highway layers, and a linear projection. An all-padding word gives the
-    projection of zeros... through the highway, i.e. a constant vector; the sequence mask
-    (from the caller) says which positions are words.
+    the max), highway layers, and a linear projection. An all-padding word (a padded step)
+    gets the same constant vector everywhere: the caller's sequence mask says which steps are
+    words.
 
     Args:
         options: a `BiLMOptions` (or its dict) for the sizes.
