@@ -60,6 +60,7 @@ def parse_args(argv):
     parser = build_parser()
     args = parser.parse_intermixed_args(argv)
     tagging.check_word_vector_flags(parser, args)
+    tagging.check_hub_encoder_flags(parser, args)
     return parser, args
 
 
@@ -88,7 +89,7 @@ def train(args, strategy):
     features = tagging.TokenFeatures.fit(
         train_data.tokens, vocab_size=args.vocab_size, lowercase=args.lowercase,
         characters=options.uses_characters, casing=options.casing,
-        max_word_length=args.max_word_length)
+        max_word_length=args.max_word_length, tokens=options.hub_encoder is not None)
     vector_options = cli.WordVectorOptions.from_args(args)
     vectors = tagging.load_word_vectors(vector_options, features, train_data.tokens,
                                         seed=args.seed or 0)

@@ -522,6 +522,72 @@ class WordTokenizer(_Tokenizer):
 
 
 @keras.saving.register_keras_serializable(package="nlpkit")
+class WordSplitter(keras.layers.Layer):
+    """Strings `(batch,)` -> ragged words `(batch, (words))`: `WordTokenizer`'s steps without a
+    vocabulary, for models that read the words themselves (a character-aware encoder, a
+    per-token Hub module).
+
+    Args:
+        split: `"whitespace"` (default; TensorFlow's `tf.strings.split`: runs of ASCII
+            whitespace, no TF Text op in the graph) or `"unicode_script"` (as in
+            `WordTokenizer`).
+        normalization: Unicode normalization form (`"NFKC"`, ...) or None (default: the bytes as
+            sent, invalid UTF-8 replaced by U+FFFD).
+        lowercase: lower-case each word.
+        max_length: most words kept per string (the first ones); None keeps every word.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Example:
+
+    >>> WordSplitter()(tf.constant(["the cat  sat", ""]))
+    <tf.RaggedTensor [[b'the', b'cat', b'sat'], []]>
+    """
+
+    def __init__(self, split="whitespace", normalization=None, lowercase=False, max_length=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if normalization is not None and normalization not in NORMALIZATION_FORMS:
+            raise ValueError(
+                f"normalization must be one of {NORMALIZATION_FORMS} or None, got {normalization!r}"
+            )
+        if max_length is not None and (int(max_length) != max_length or max_length < 1):
+            raise ValueError(f"max_length must be a positive integer or None, got {max_length!r}")
+        if split not in WORD_SPLITS:
+            raise ValueError(f"split must be one of {WORD_SPLITS}, got {split!r}")
+        self.split = split
+        # Whitespace splitting by TensorFlow's own op, so that a graph of this layer (without
+        # normalization) loads where TF Text is not installed or imported.
+        self._splitter = None if split == "whitespace" else _word_splitter(split)
+        self.normalization = normalization
+        self.lowercase = bool(lowercase)
+        self.max_length = None if max_length is None else int(max_length)
+        # String ops cannot be compiled by XLA.
+        self.supports_jit = False
+        self.built = True
+
+    def call(self, inputs):
+        texts = replace_invalid_utf8(_as_string_batch(inputs))
+        if self.max_length is not None:
+            texts = tf.strings.substr(texts, 0, CHARACTERS_PER_TOKEN * self.max_length,
+                                      unit="UTF8_CHAR")
+        if self.normalization is not None:
+            texts = tf_text.normalize_utf8(texts, self.normalization)
+        if self._splitter is None:
+            words = tf.strings.split(texts)
+        else:
+            words = self._splitter.tokenize(texts)
+        words = _lower(words, self.lowercase)
+        if self.max_length is not None:
+            words = words[:, : self.max_length]
+        return words
+
+    def get_config(self):
+        return {**super().get_config(), "split": self.split,
+                "normalization": self.normalization, "lowercase": self.lowercase,
+                "max_length": self.max_length}
+
+
+@keras.saving.register_keras_serializable(package="nlpkit")
 class CharacterTokenizer(_Tokenizer):
     """Strings -> character ids, in the graph (for character language models and features).
 

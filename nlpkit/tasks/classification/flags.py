@@ -12,7 +12,8 @@ import os
 from nlpkit import cli
 from nlpkit.cli import NumberRange, add_option_flags, positive_int
 from nlpkit.data import DataFormatError
-from nlpkit.tasks.classification.model import HUB_OPTIONS, ClassifierOptions
+from nlpkit.layers import token_module
+from nlpkit.tasks.classification.model import HUB_OPTIONS, TOKEN_HUB_OPTIONS, ClassifierOptions
 from nlpkit.text import RESERVED_TOKENS, vector_dimension
 
 FOLDS = NumberRange(int, minimum=2)
@@ -139,11 +140,23 @@ def check_hub_encoder_flags(parser, args):
     if not all(hub):
         parser.error("--member: an ensemble cannot mix Hub-encoder models (raw text in) with "
                      "models on token ids; give every member a --hub-encoder, or none")
+    # A per-token module (ELMo's interface) feeds the recurrent encoder: its flags apply.
+    per_token = False
+    for model in models:
+        if model["hub_encoder"] is not None and (
+                "://" in model["hub_encoder"] or os.path.exists(model["hub_encoder"])):
+            try:
+                if token_module.answers_per_token(model["hub_encoder"]):
+                    token_module.check_hub_encoder_flag(parser, model["hub_encoder"])
+                    per_token = True
+            except token_module.TokenModuleError as error:
+                parser.error(f"--hub-encoder {error}")
+    used = TOKEN_HUB_OPTIONS if per_token else HUB_OPTIONS
     flags = {_destination(flag): flag for flag in ("--" + dest.replace("_", "-")
                                                     for dest in TOKENIZER_FLAGS)}
     flags.update({_destination(flag): flag
                   for name, flag in cli.option_flags(ClassifierOptions).items()
-                  if name not in HUB_OPTIONS})
+                  if name not in used})
     unused = [_flag_text(flag, model[dest]) for model in models for dest, flag in flags.items()
               if model[dest] != parser.get_default(dest)]
     if unused:

@@ -29,6 +29,7 @@ import dataclasses
 import keras
 
 from nlpkit import layers
+from nlpkit.layers import token_module
 from nlpkit.cli import (
     WordVectorOptions,
     option,
@@ -45,6 +46,10 @@ OUTPUT_LAYER_NAME = "probabilities"
 HUB_LAYER_NAME = "hub_encoder"
 # The options a `"hub"` classifier uses: the module replaces tokenizer, embedding and encoder.
 HUB_OPTIONS = ("encoder", "dropout", "max_norm", "hub_encoder", "hub_trainable")
+# What a per-token module (ELMo's interface) also uses: its mixed layers replace the word
+# embeddings in front of the recurrent encoder and pooling.
+TOKEN_HUB_OPTIONS = HUB_OPTIONS + ("cell", "bidirectional", "num_layers", "pooling", "units",
+                                   "recurrent_dropout")
 # The width of randomly initialised word embeddings when `embedding_dim` is None; pretrained
 # vectors bring their own.
 DEFAULT_EMBEDDING_DIM = 128
@@ -267,14 +272,25 @@ def hub_encode(text, options):
     """Raw text `(batch,)` strings -> the Hub module's vector `(batch, dim)`: an
     `nlpkit.layers.HubLayer` named "hub_encoder" on `options.hub_encoder`, fine-tuned when
     `options.hub_trainable`. Build it under the training strategy's scope (`nlpkit.training.train`
-    calls the model builder there), so that the module's variables are the strategy's."""
+    calls the model builder there), so that the module's variables are the strategy's.
+
+    A per-token module (`nlpkit.layers.token_module`, ELMo's interface) tokenizes the text
+    itself; its layers, mixed by a learned `ScalarMix`, take the place of the word embeddings:
+    the recurrent encoder of `options` (`encode`) and its pooling (`pool`) make the vector."""
+    if token_module.answers_per_token(options.hub_encoder):
+        info = token_module.describe_token_module(options.hub_encoder)
+        mixed = token_module.mix_token_module(text, options.hub_encoder, info,
+                                              trainable=options.hub_trainable,
+                                              name=HUB_LAYER_NAME)
+        return pool(encode(mixed, options), options)
     return layers.HubLayer(options.hub_encoder, trainable=options.hub_trainable,
                            name=HUB_LAYER_NAME)(text)
 
 
 def encode(embedded, options):
     """The encoder: `cnn` gives its pooled feature vector `(batch, widths * filters)`; `rnn`
-    the top layer's states `(batch, time, units)`, or its last state with `pooling="last"`;
+    (and `hub`, on a per-token module's states) the top layer's states `(batch, time, units)`,
+    or its last state with `pooling="last"`;
     the bag encoders' texts are already one vector, passed on unchanged."""
     if options.encoder in ("bow", "boe"):
         return embedded
@@ -299,8 +315,9 @@ def encode(embedded, options):
 
 def pool(states, options):
     """The recurrent encoder's states `(batch, time, units)` -> one vector per text, by
-    `options.pooling`; other encoders' outputs (and `"last"`) are already one vector."""
-    if options.encoder != "rnn" or options.pooling == "last":
+    `options.pooling` (also on a per-token Hub module's states, see `hub_encode`); other
+    encoders' outputs (and `"last"`) are already one vector."""
+    if options.encoder not in ("rnn", "hub") or options.pooling == "last":
         return states
     return POOLINGS[options.pooling](name=f"{options.pooling}_pooling")(states)
 

@@ -31,7 +31,12 @@ from nlpkit.tasks.tagging.export import (
     export_tagger,
     tagger_archive,
 )
-from nlpkit.tasks.tagging.flags import add_data_flags, add_tagger_flags, check_word_vector_flags
+from nlpkit.tasks.tagging.flags import (
+    add_data_flags,
+    add_tagger_flags,
+    check_hub_encoder_flags,
+    check_word_vector_flags,
+)
 from nlpkit.tasks.tagging.metrics import (
     EntityScore,
     entity_report,
@@ -68,6 +73,7 @@ __all__ = [
     "add_tagger_flags",
     "build_tagger",
     "casing_ids",
+    "check_hub_encoder_flags",
     "check_known_tags",
     "check_word_vector_flags",
     "entity_report",

@@ -38,6 +38,8 @@ CASING_CLASSES = ("[PAD]", "numeric", "mainly_numeric", "all_lower", "all_upper"
                   "initial_upper", "contains_digit", "other")
 # The feature names, which are the tagger's input names; `gold_tags` only for a CRF's training.
 WORD_IDS, CHAR_IDS, CASING_IDS, GOLD_TAGS = "word_ids", "char_ids", "casing_ids", "gold_tags"
+# The words themselves, padded with "": the input of a per-token Hub module (--hub-encoder).
+TOKENS = "tokens"
 # How many characters of raw text `max_tokens` tokens may need, as nlpkit's tokenizers cut.
 CHARACTERS_PER_TOKEN = 64
 
@@ -171,15 +173,17 @@ class TokenFeatures:
 
     Returns:
         A dict of int32 ragged tensors: `word_ids` `(batch, (time))`, `char_ids`
-        `(batch, (time), (chars))` and `casing_ids` `(batch, (time))` (the last two if asked).
+        `(batch, (time), (chars))` and `casing_ids` `(batch, (time))` (the last two if asked),
+        and with `tokens` the string words `tokens` `(batch, (time))` (padded with "").
     """
 
-    def __init__(self, words, characters=None, casing=True):
+    def __init__(self, words, characters=None, casing=True, tokens=False):
         self.words, self.characters, self.casing = words, characters, bool(casing)
+        self.tokens = bool(tokens)
 
     @classmethod
     def fit(cls, sentences, *, vocab_size=None, lowercase=True, characters=True, casing=True,
-            max_word_length=32):
+            max_word_length=32, tokens=False):
         """Learns the word and character vocabularies from training sentences (token lists).
 
         Args:
@@ -189,6 +193,7 @@ class TokenFeatures:
             characters: learn a character vocabulary.
             casing: compute casing classes.
             max_word_length: characters read per word.
+            tokens: also give the words themselves (`tokens`), for a per-token Hub module.
         """
         flat = [token for sentence in sentences for token in sentence]
         words = WordTokenizer(split="whitespace", lowercase=lowercase, name="word_lookup")
@@ -197,7 +202,7 @@ class TokenFeatures:
         if characters:
             chars = CharacterTokenizer(max_length=max_word_length, name="character_lookup")
             chars.adapt(flat)
-        return cls(words, chars, casing)
+        return cls(words, chars, casing, tokens)
 
     @property
     def word_vocabulary_size(self):
@@ -221,6 +226,8 @@ class TokenFeatures:
             features[CHAR_IDS] = tf.RaggedTensor.from_row_splits(chars, tokens.row_splits)
         if self.casing:
             features[CASING_IDS] = tokens.with_flat_values(casing_ids(flat))
+        if self.tokens:
+            features[TOKENS] = tokens.with_flat_values(flat)
         return features
 
     def dense(self, tokens, time=None):
@@ -236,7 +243,8 @@ class TokenFeatures:
                 chars = tf.maximum(tf.cast(values.bounding_shape(axis=2), tf.int64), 1)
                 dense[name] = values.to_tensor(0, shape=tf.stack([batch, time, chars]))
             else:
-                dense[name] = values.to_tensor(0, shape=tf.stack([batch, time]))
+                padding = "" if values.dtype == tf.string else 0
+                dense[name] = values.to_tensor(padding, shape=tf.stack([batch, time]))
         return dense
 
     def get_config(self):
@@ -244,7 +252,7 @@ class TokenFeatures:
             return None if layer is None else keras.saving.serialize_keras_object(layer)
 
         return {"words": serialize(self.words), "characters": serialize(self.characters),
-                "casing": self.casing}
+                "casing": self.casing, "tokens": self.tokens}
 
     @classmethod
     def from_config(cls, config):
@@ -252,7 +260,7 @@ class TokenFeatures:
             return None if value is None else keras.saving.deserialize_keras_object(value)
 
         return cls(deserialize(config["words"]), deserialize(config["characters"]),
-                   config["casing"])
+                   config["casing"], config.get("tokens", False))
 
 
 def load_word_vectors(options, features, sentences, seed=0):

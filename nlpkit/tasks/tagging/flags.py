@@ -10,6 +10,7 @@ import argparse
 from nlpkit import cli
 from nlpkit.cli import NumberRange, add_option_flags, any_int, positive_int
 from nlpkit.data import DataFormatError
+from nlpkit.layers import token_module
 from nlpkit.tasks.tagging.data import FILE_SCHEMES, MODEL_SCHEMES, UNITS
 from nlpkit.tasks.tagging.model import TaggerOptions
 from nlpkit.text import RESERVED_TOKENS, vector_dimension
@@ -82,3 +83,18 @@ def check_word_vector_flags(parser, args):
                      f"dimensions of the vectors in {args.embeddings}; leave it out (the width "
                      "follows the vectors) or add trained dimensions with "
                      "--trained-embedding-dim")
+
+
+def check_hub_encoder_flags(parser, args):
+    """Exits through `parser.error` (status 2) when `--hub-encoder` is not a per-token Hub module
+    (the message names the handle: missing, not a SavedModel, outputs of the wrong shapes),
+    `--hub-trainable true` comes without it, or `--hub-combine replace` would leave the
+    `--embeddings` unused. A local handle is made absolute."""
+    if args.hub_encoder is None:
+        if args.hub_trainable:
+            parser.error("--hub-trainable true fine-tunes a Hub module: it needs --hub-encoder")
+        return
+    if args.hub_combine == "replace" and args.embeddings is not None:
+        parser.error("--hub-combine replace drops the word embedding, so --embeddings would go "
+                     "unused; use --hub-combine concat or leave --embeddings out")
+    args.hub_encoder, _ = token_module.check_hub_encoder_flag(parser, args.hub_encoder)

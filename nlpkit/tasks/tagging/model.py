@@ -24,17 +24,21 @@ import keras
 from keras import ops
 
 from nlpkit import layers
-from nlpkit.cli import WordVectorOptions, option, positive_int, rate
+from nlpkit.cli import WordVectorOptions, option, positive_int, rate, true_or_false
+from nlpkit.layers import token_module
 from nlpkit.tasks.tagging.data import (
     CASING_CLASSES,
     CASING_IDS,
     CHAR_IDS,
     GOLD_TAGS,
+    TOKENS,
     WORD_IDS,
 )
 
 CHARACTER_ENCODERS = ("cnn", "lstm", "none")
 DECODERS = ("crf", "softmax")
+# How a per-token Hub module's mixed layers join the word features.
+HUB_COMBINES = ("concat", "replace")
 # The width of randomly initialised word embeddings when `embedding_dim` is None; pretrained
 # vectors bring their own.
 DEFAULT_EMBEDDING_DIM = 100
@@ -66,6 +70,14 @@ class TaggerOptions:
         recurrent_dropout: Dropout on the recurrent state.
         decoder: `"crf"` (a linear-chain CRF with the tag scheme's allowed transitions,
             Viterbi-decoded) or `"softmax"` (an independent choice per token).
+        hub_encoder: the handle of a per-token Hub module (`nlpkit.layers.token_module`, e.g.
+            the pretraining recipe's bidirectional language model), or None. It reads the
+            sentence's words (its pre-tokenized input), and its layers, mixed by a learned
+            `ScalarMix`, join the word features as `hub_combine` says.
+        hub_trainable: fine-tune the module's variables (default: frozen; the mix always
+            trains).
+        hub_combine: `"concat"` (next to the word embedding, ELMo's usual way) or `"replace"`
+            (instead of it; the character and casing features stay).
     """
 
     embedding_dim: int = option(None, type=positive_int,
@@ -94,14 +106,28 @@ class TaggerOptions:
     decoder: str = option("crf", choices=DECODERS,
                           help="a linear-chain CRF (Viterbi decoding, scheme constraints) or a "
                           "softmax per token")
+    hub_encoder: str = option(None, type=str, metavar="HANDLE",
+                              default_text="None, i.e. no Hub module",
+                              help="a per-token TF Hub module (ELMo's interface, e.g. one written "
+                              "by python recipes/pretrain.py export): its layers, mixed by a "
+                              "learned ScalarMix, join the word features as --hub-combine says")
+    hub_trainable: bool = option(False, type=true_or_false, metavar="{true,false}",
+                                 default_text="false",
+                                 help="fine-tune the --hub-encoder module's variables, or keep "
+                                 "them frozen (the mix trains either way)")
+    hub_combine: str = option("concat", choices=HUB_COMBINES,
+                              help="the --hub-encoder mix goes next to the word embedding, or "
+                              "replaces it")
 
     def __post_init__(self):
         for name, choices in (("char_encoder", CHARACTER_ENCODERS), ("cell", sorted(CELLS)),
-                              ("decoder", DECODERS)):
+                              ("decoder", DECODERS), ("hub_combine", HUB_COMBINES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}; got {getattr(self, name)!r}.")
         if self.num_layers < 1:
             raise ValueError(f"num_layers must be at least 1; got {self.num_layers}.")
+        if self.hub_trainable and self.hub_encoder is None:
+            raise ValueError("hub_trainable fine-tunes a Hub module: it needs hub_encoder.")
 
     @property
     def uses_characters(self):
@@ -264,6 +290,13 @@ def build_tagger(vocab_size, char_vocab_size, tag_names, options=TaggerOptions()
             vocab_size, options.embedding_dim or DEFAULT_EMBEDDING_DIM, mask_zero=True,
             name="word_embedding")
     features = [word_embedding(inputs[WORD_IDS])]
+    if options.hub_encoder is not None:
+        inputs[TOKENS] = keras.Input(shape=(None,), dtype="string", name=TOKENS)
+        info = token_module.describe_token_module(options.hub_encoder)
+        mixed = token_module.mix_token_module(inputs[TOKENS], options.hub_encoder, info,
+                                              trainable=options.hub_trainable)
+        # The first feature's mask is the sentence's (`WordFeatures`); the mix carries it too.
+        features = [mixed] if options.hub_combine == "replace" else features + [mixed]
     if options.uses_characters:
         inputs[CHAR_IDS] = keras.Input(shape=(None, None), dtype="int32", name=CHAR_IDS)
         features.append(CharacterEncoder(
