@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nlpkit.export import saved_model_op_types, unservable_ops
 from nlpkit.layers import HubLayer
 from nlpkit.layers.token_module import describe_token_module
 from nlpkit.tasks import generation, pretraining
@@ -69,6 +70,10 @@ def test_module_loads_with_tensorflow_alone_and_has_the_documented_shapes(export
         assert out[name].shape == (3, 3, 2 * OPTIONS.projection_dim), name
     np.testing.assert_array_equal(out["sequence_len"], [3, 2, 0])
     assert np.abs(out["word_emb"][1, 1]).sum() > 0  # an unseen word still has a vector
+
+
+def test_module_uses_only_tensorflow_serving_2_20_ops(exported):
+    assert unservable_ops(saved_model_op_types(exported["handle"])) == {}
 
 
 def test_strings_equal_tokens_and_padding_does_not_change_real_tokens(exported):
