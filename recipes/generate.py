@@ -29,7 +29,7 @@ import tensorflow as tf
 import nlpkit.layers  # noqa: F401  registers the layers that loading needs
 from nlpkit import cli
 from nlpkit.cli import NumberRange, non_negative_int, positive_float, positive_int
-from nlpkit.data import DataFormatError, read_text
+from nlpkit.data import read_text
 from nlpkit.export import load_latest
 from nlpkit.tasks import generation
 from nlpkit.training import chief_write_dir, train
@@ -96,12 +96,9 @@ def train_command(args, strategy):
                                                min_count=args.min_count,
                                                max_size=args.vocab_size)
     train_ids, val_ids = vocabulary.encode(train_text), vocabulary.encode(val_text)
-    for ids, what in ((train_ids, "training text"), (val_ids, "validation text")):
-        needed = args.batch_size * (args.bptt + 1)
-        if len(ids) < needed:
-            raise DataFormatError(path, None, f"at least {needed} {args.unit}s in the {what} "
-                                  f"(--batch-size {args.batch_size} streams of --bptt "
-                                  f"{args.bptt} + 1)", f"{len(ids)}")
+    generation.require_one_window_per_stream(
+        path, {"training text": train_ids, "validation text": val_ids}, args.batch_size,
+        args.bptt, args.unit)
     print(f"{len(train_ids)} training and {len(val_ids)} validation {args.unit}s, "
           f"{len(vocabulary)} ids")
 

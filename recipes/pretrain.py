@@ -80,12 +80,9 @@ def train_command(args, strategy):
     train_text, val_text = generation.train_validation_text(read_words(path), args.val_fraction)
     vocabulary = generation.UnitVocabulary.fit(train_text, unit="word", max_size=args.vocab_size)
     train_ids, val_ids = vocabulary.encode(train_text), vocabulary.encode(val_text)
-    for ids, what in ((train_ids, "training text"), (val_ids, "validation text")):
-        needed = args.batch_size * (args.bptt + 1)
-        if len(ids) < needed:
-            raise DataFormatError(path, None, f"at least {needed} words in the {what} "
-                                  f"(--batch-size {args.batch_size} streams of --bptt "
-                                  f"{args.bptt} + 1)", f"{len(ids)}")
+    generation.require_one_window_per_stream(
+        path, {"training text": train_ids, "validation text": val_ids}, args.batch_size,
+        args.bptt, "word")
     print(f"{len(train_ids)} training and {len(val_ids)} validation words, "
           f"{len(vocabulary)} softmax words")
 

@@ -26,7 +26,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from nlpkit.data import split_contiguous, stateful_batches
+from nlpkit.data import DataFormatError, split_contiguous, stateful_batches
 from nlpkit.text import BOS_ID, EOS_ID, OOV_ID, PAD_ID, RESERVED_TOKENS, Vocabulary
 
 UNITS = ("char", "word")
@@ -236,6 +236,25 @@ def train_validation_text(text, val_fraction=0.1):
         raise ValueError(f"val_fraction must be between 0 and 1 (exclusive); got {val_fraction}.")
     train, validation = split_contiguous(text, (1 - val_fraction, val_fraction))
     return train, validation
+
+
+def require_one_window_per_stream(path, parts, batch_size, bptt, unit):
+    """Raises `DataFormatError` naming `path` when a part of its text is too short for
+    `batch_size` streams of one `bptt`-unit window each (plus the one-unit shift of the targets).
+
+    Args:
+        path: the file the text came from, for the message.
+        parts: `{what: ids}`, e.g. `{"training text": train_ids, "validation text": val_ids}`.
+        batch_size: streams (the batch size of training).
+        bptt: units per window.
+        unit: what a unit is called in the message (`"char"`, `"word"`).
+    """
+    needed = batch_size * (bptt + 1)
+    for what, ids in parts.items():
+        if len(ids) < needed:
+            raise DataFormatError(path, None, f"at least {needed} {unit}s in the {what} "
+                                  f"(--batch-size {batch_size} streams of --bptt {bptt} + 1)",
+                                  f"{len(ids)}")
 
 
 def stream_examples(ids, batch_size, bptt):

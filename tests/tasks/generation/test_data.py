@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlpkit.data import stateful_batches
+from nlpkit.data import DataFormatError, stateful_batches
 from nlpkit.tasks.generation.data import (
     END_OF_LINE,
     UNKNOWN_CHARACTER,
     UnitVocabulary,
+    require_one_window_per_stream,
     stream_examples,
     text_words,
     train_validation_text,
@@ -109,3 +110,15 @@ def test_a_text_shorter_than_one_window_per_stream_is_a_clear_error():
     with pytest.raises(ValueError, match=r"11 units .* 4 streams .* 2-unit .* at least 12"):
         stream_examples(np.arange(11), 4, 2)
     assert len(list(stream_examples(np.arange(12), 4, 2))) == 4
+
+
+def test_require_one_window_per_stream_names_the_file_the_part_and_the_numbers():
+    require_one_window_per_stream(
+        "t.txt", {"training text": np.zeros(12), "validation text": np.zeros(12)}, 3, 3, "char")
+    with pytest.raises(DataFormatError) as raised:
+        require_one_window_per_stream(
+            "t.txt", {"training text": np.zeros(12), "validation text": np.zeros(11)}, 3, 3,
+            "word")
+    message = str(raised.value)
+    assert "t.txt" in message and "at least 12 words in the validation text" in message
+    assert "11" in message

@@ -100,7 +100,8 @@ def test_module_loads_in_hub_layer_and_passes_the_per_token_check(exported):
 
 @pytest.mark.parametrize("content, message", [
     (b"", "empty"), (b"   \n\t\n", "only whitespace"), (b"text\x00\x01binary", "NUL byte"),
-    (b"\xff\xfe\x00bad", "undecodable")])
+    (b"\xff\xfe\x00bad", "undecodable"),
+    (b"far too short for one window", "at least")])
 def test_bad_text_exits_with_2_naming_the_file(tmp_path, capsys, content, message):
     path = tmp_path / "corpus.txt"
     path.write_bytes(content)
