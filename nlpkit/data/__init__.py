@@ -7,7 +7,12 @@ naming the file, line, what was expected and what was found, or with `skip_bad_l
 skip bad lines and count them in `.skipped`.
 """
 
-from nlpkit.data.charlm import char_windows, read_text, stateful_batches
+from nlpkit.data.charlm import (
+    char_windows,
+    read_text,
+    stateful_batches,
+    stream_examples,
+)
 from nlpkit.data.conll import TaggedSentences, iob1_to_iob2, read_conll
 from nlpkit.data.errors import DataFormatError
 from nlpkit.data.labelled import (
@@ -50,4 +55,5 @@ __all__ = [
     "split_grouped_indices",
     "split_indices",
     "stateful_batches",
+    "stream_examples",
 ]

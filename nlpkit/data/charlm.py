@@ -1,8 +1,9 @@
-"""Raw text for character-level language models: windows and stateful batches."""
+"""Raw text for language models: windows, stateful batches and the TBPTT examples of a text."""
 
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from nlpkit.data.errors import DataFormatError
 
@@ -113,3 +114,43 @@ def stateful_batches(ids, batch_size, window_length):
     targets = streams[:, 1 : used + 1].reshape(batch_size, num_batches, window_length)
     # shape: (num_batches, batch_size, window_length)
     return inputs.transpose(1, 0, 2), targets.transpose(1, 0, 2)
+
+
+def stream_examples(ids, batch_size, bptt):
+    """The unbatched `(input_ids, target_ids)` windows of a text, in TBPTT order.
+
+    The ids are cut into `batch_size` streams as `stateful_batches` cuts them, and
+    the windows are listed window 0 of every stream, then window 1 of every stream, ... so that
+    batching them by `batch_size` without shuffling (`TrainingConfig(shuffle=False)`) gives
+    exactly `stateful_batches(ids, batch_size, bptt)`: row r of batch k+1 continues row r of
+    batch k. The number of examples is a multiple of `batch_size` (no partial batch, which a
+    stateful model's fixed batch size could not take).
+
+    Args:
+        ids: 1-D integer array of the whole text's unit ids.
+        batch_size: the number of parallel streams: the global batch size of training.
+        bptt: time steps per window (the truncation length of backpropagation).
+
+    Returns:
+        A `tf.data.Dataset` of `(input_ids, target_ids)`, both int32 of shape `(bptt,)`;
+        targets are the inputs shifted by one unit.
+
+    Raises:
+        ValueError: the text is too short for one window of every stream (the message gives
+            the numbers).
+    """
+    ids = np.asarray(ids)
+    if batch_size < 1 or bptt < 1:
+        raise ValueError(f"batch_size and bptt must be positive; got {batch_size}, {bptt}.")
+    needed = batch_size * (bptt + 1)
+    if len(ids) < needed:
+        raise ValueError(
+            f"a text of {len(ids)} units is too short for {batch_size} streams of one {bptt}-unit "
+            f"window plus its next unit: it needs at least {needed} units ({batch_size} x "
+            f"({bptt} + 1)); use a smaller batch size or BPTT length, or more text.")
+    # shape: (num_batches, batch_size, bptt)
+    inputs, targets = stateful_batches(ids, batch_size, bptt)
+    # shape: (num_batches * batch_size, bptt): batch k's rows, then batch k+1's.
+    inputs = inputs.reshape(-1, bptt).astype(np.int32)
+    targets = targets.reshape(-1, bptt).astype(np.int32)
+    return tf.data.Dataset.from_tensor_slices((inputs, targets))

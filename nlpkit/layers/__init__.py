@@ -6,6 +6,7 @@ from nlpkit.layers.conv import MultiWidthConv1D
 from nlpkit.layers.coupled_lstm import CoupledLSTM, CoupledLSTMCell
 from nlpkit.layers.crf import CRF, bioes_allowed_transitions, iob2_allowed_transitions
 from nlpkit.layers.embedding import PretrainedEmbedding
+from nlpkit.layers.fixed_batch_size import FixedBatchSize
 from nlpkit.layers.gru import GRU, GRUCell
 from nlpkit.layers.highway import Highway
 from nlpkit.layers.hub_layer import HubLayer

@@ -143,8 +143,10 @@ def check_hub_encoder_flags(parser, args):
     # A per-token module (ELMo's interface) feeds the recurrent encoder: its flags apply.
     per_token = False
     for model in models:
+        # Only what can be a module is opened here; the checks below name the rest.
         if model["hub_encoder"] is not None and (
-                "://" in model["hub_encoder"] or os.path.exists(model["hub_encoder"])):
+                "://" in model["hub_encoder"]
+                or os.path.isfile(os.path.join(model["hub_encoder"], "saved_model.pb"))):
             try:
                 if token_module.answers_per_token(model["hub_encoder"]):
                     token_module.check_hub_encoder_flag(parser, model["hub_encoder"])

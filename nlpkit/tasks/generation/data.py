@@ -26,7 +26,8 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from nlpkit.data import DataFormatError, split_contiguous, stateful_batches
+# stream_examples is shared with the pretraining task; the generation task re-exports it.
+from nlpkit.data import DataFormatError, split_contiguous, stream_examples  # noqa: F401
 from nlpkit.text import BOS_ID, EOS_ID, OOV_ID, PAD_ID, RESERVED_TOKENS, Vocabulary
 
 UNITS = ("char", "word")
@@ -255,43 +256,3 @@ def require_one_window_per_stream(path, parts, batch_size, bptt, unit):
             raise DataFormatError(path, None, f"at least {needed} {unit}s in the {what} "
                                   f"(--batch-size {batch_size} streams of --bptt {bptt} + 1)",
                                   f"{len(ids)}")
-
-
-def stream_examples(ids, batch_size, bptt):
-    """The unbatched `(input_ids, target_ids)` windows of a text, in TBPTT order.
-
-    The ids are cut into `batch_size` streams as `nlpkit.data.stateful_batches` cuts them, and
-    the windows are listed window 0 of every stream, then window 1 of every stream, ... so that
-    batching them by `batch_size` without shuffling (`TrainingConfig(shuffle=False)`) gives
-    exactly `stateful_batches(ids, batch_size, bptt)`: row r of batch k+1 continues row r of
-    batch k. The number of examples is a multiple of `batch_size` (no partial batch, which a
-    stateful model's fixed batch size could not take).
-
-    Args:
-        ids: 1-D integer array of the whole text's unit ids.
-        batch_size: the number of parallel streams: the global batch size of training.
-        bptt: time steps per window (the truncation length of backpropagation).
-
-    Returns:
-        A `tf.data.Dataset` of `(input_ids, target_ids)`, both int32 of shape `(bptt,)`;
-        targets are the inputs shifted by one unit.
-
-    Raises:
-        ValueError: the text is too short for one window of every stream (the message gives
-            the numbers).
-    """
-    ids = np.asarray(ids)
-    if batch_size < 1 or bptt < 1:
-        raise ValueError(f"batch_size and bptt must be positive; got {batch_size}, {bptt}.")
-    needed = batch_size * (bptt + 1)
-    if len(ids) < needed:
-        raise ValueError(
-            f"a text of {len(ids)} units is too short for {batch_size} streams of one {bptt}-unit "
-            f"window plus its next unit: it needs at least {needed} units ({batch_size} x "
-            f"({bptt} + 1)); use a smaller batch size or BPTT length, or more text.")
-    # shape: (num_batches, batch_size, bptt)
-    inputs, targets = stateful_batches(ids, batch_size, bptt)
-    # shape: (num_batches * batch_size, bptt): batch k's rows, then batch k+1's.
-    inputs = inputs.reshape(-1, bptt).astype(np.int32)
-    targets = targets.reshape(-1, bptt).astype(np.int32)
-    return tf.data.Dataset.from_tensor_slices((inputs, targets))

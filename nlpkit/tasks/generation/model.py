@@ -79,36 +79,6 @@ class LanguageModelOptions:
                              "one_hot.")
 
 
-@keras.saving.register_keras_serializable(package="nlpkit.generation")
-class FixedBatchSize(keras.layers.Layer):
-    """Unit ids `(batch, time)` -> the same ids, with the batch dimension `batch_size` known
-    when a function is traced.
-
-    A stateful model's carried states have a fixed batch size, but the batches of a
-    `tf.data` pipeline batched without `drop_remainder` (as `nlpkit.training.train` batches)
-    trace with an unknown one; nlpkit's fused recurrence then sees states of shape
-    `(batch_size, units)` enter its loop and `(None, units)` come out, which `tf.while_loop`
-    refuses. Stating the batch size here makes both agree (and a wrong batch fails loudly).
-
-    Args:
-        batch_size: the model's fixed batch size.
-    """
-
-    def __init__(self, batch_size, **kwargs):
-        super().__init__(**kwargs)
-        self.batch_size = int(batch_size)
-
-    def call(self, unit_ids):
-        # shape: (batch_size, time)
-        return ops.reshape(unit_ids, (self.batch_size, -1))
-
-    def compute_output_shape(self, input_shape):
-        return (self.batch_size, input_shape[1])
-
-    def get_config(self):
-        return {**super().get_config(), "batch_size": self.batch_size}
-
-
 def _replicas_in_sync():
     return tf.distribute.get_strategy().num_replicas_in_sync
 
@@ -154,7 +124,7 @@ def build_language_model(vocab_size, options=LanguageModelOptions(), *, batch_si
     unit_ids = keras.Input(batch_shape=(batch_size, None), dtype="int32", name=UNIT_IDS)
     fed_ids = unit_ids
     if stateful:
-        fed_ids = FixedBatchSize(batch_size, name="fixed_batch_size")(unit_ids)
+        fed_ids = layers.FixedBatchSize(batch_size, name="fixed_batch_size")(unit_ids)
     if options.one_hot:
         embedding = keras.layers.Embedding(vocab_size, vocab_size,
                                            embeddings_initializer="identity", trainable=False,
@@ -217,7 +187,7 @@ def stateful_copy(model, batch_size):
         config = layer.get_config()
         if isinstance(layer, keras.layers.RNN):
             config["stateful"] = True
-        if isinstance(layer, FixedBatchSize):
+        if isinstance(layer, layers.FixedBatchSize):
             config["batch_size"] = batch_size
         return layer.__class__.from_config(config)
 
@@ -226,11 +196,12 @@ def stateful_copy(model, batch_size):
                                          name=UNIT_IDS),
         clone_function=clone)
     copy.set_weights(model.get_weights())
-    if any(isinstance(layer, FixedBatchSize) for layer in copy.layers):
+    if any(isinstance(layer, layers.FixedBatchSize) for layer in copy.layers):
         return copy
-    # A copy of a model built without state: the fixed batch goes in front (see FixedBatchSize).
+    # A copy of a model built without state: the fixed batch goes in front
+    # (see nlpkit.layers.FixedBatchSize).
     unit_ids = keras.Input(batch_shape=(batch_size, None), dtype="int32", name=UNIT_IDS)
-    return keras.Model(unit_ids, copy(FixedBatchSize(batch_size, name="fixed_batch_size")(
+    return keras.Model(unit_ids, copy(layers.FixedBatchSize(batch_size, name="fixed_batch_size")(
         unit_ids)), name=f"{model.name}_stateful")
 
 

@@ -1,10 +1,10 @@
 """The two streams of a bidirectional language model: the text's word ids forwards and
-backwards, each cut into TBPTT windows by `nlpkit.tasks.generation.stream_examples`."""
+backwards, each cut into TBPTT windows by `nlpkit.data.stream_examples`."""
 
 import numpy as np
 import tensorflow as tf
 
-from nlpkit.tasks.generation import stream_examples
+from nlpkit.data import stream_examples
 from nlpkit.tasks.pretraining.model import BACKWARD_IDS, FORWARD_IDS
 
 
