@@ -92,3 +92,22 @@ def assert_export_runs_without_nlpkit(model, inputs, tmp_path, atol=1e-5):
 
 def backend_is_tensorflow():
     return keras.backend.backend() == "tensorflow"
+
+
+def assert_gradients_match_finite_differences(loss, variables, gradients, rng, samples,
+                                              epsilon=1e-6):
+    """Compares autodiff `gradients` of `loss()` (a function of no arguments) with central
+    differences at `samples` random entries of each of `variables` (TensorFlow variables,
+    float64 for the default `epsilon`)."""
+    for variable, gradient in zip(variables, gradients, strict=True):
+        flat = variable.numpy().reshape(-1)
+        for index in rng.choice(flat.size, size=min(samples, flat.size), replace=False):
+            shifted = []
+            for sign in (1.0, -1.0):
+                changed = flat.copy()
+                changed[index] += sign * epsilon
+                variable.assign(changed.reshape(variable.shape))
+                shifted.append(float(loss()))
+            variable.assign(flat.reshape(variable.shape))
+            numeric = (shifted[0] - shifted[1]) / (2 * epsilon)
+            np.testing.assert_allclose(gradient.reshape(-1)[index], numeric, rtol=1e-5, atol=1e-7)

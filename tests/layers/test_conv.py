@@ -8,6 +8,7 @@ from nlpkit.layers.conv import MultiWidthConv1D
 from tests.layer_checks import (
     assert_config_round_trip,
     assert_export_runs_without_nlpkit,
+    assert_gradients_match_finite_differences,
     assert_model_saves_and_loads,
     backend_is_tensorflow,
 )
@@ -238,19 +239,7 @@ def test_gradients_match_finite_differences():
     gradients = [g.numpy() for g in tape.gradient(value, variables)]
     assert np.all(gradients[0][~mask] == 0.0)  # padding gets no gradient
 
-    epsilon = 1e-6
-    for variable, gradient in zip(variables, gradients, strict=True):
-        flat = variable.numpy().reshape(-1)
-        for index in rng.choice(flat.size, size=min(6, flat.size), replace=False):
-            shifted = []
-            for sign in (1.0, -1.0):
-                changed = flat.copy()
-                changed[index] += sign * epsilon
-                variable.assign(changed.reshape(variable.shape))
-                shifted.append(float(loss()))
-            variable.assign(flat.reshape(variable.shape))
-            numeric = (shifted[0] - shifted[1]) / (2 * epsilon)
-            np.testing.assert_allclose(gradient.reshape(-1)[index], numeric, rtol=1e-5, atol=1e-7)
+    assert_gradients_match_finite_differences(loss, variables, gradients, rng, samples=6)
 
 
 def test_wrong_rank_raises_a_clear_error():
