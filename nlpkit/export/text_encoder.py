@@ -205,9 +205,6 @@ class TextEncoderArchive:
         for training in (False, True):
             call.get_concrete_function(tf.TensorSpec([None], tf.string), training=training)
             call.get_concrete_function(tokens_spec, training=training)
-        self.dimension = int(call.get_concrete_function(
-            tf.TensorSpec([None], tf.string),
-            training=False).structured_outputs[token_module.WORD_EMBEDDING].shape[-1])
 
         def serve_text(text):
             return call(text, training=False)

@@ -98,16 +98,9 @@ def _load(handle):
     return module
 
 
-def answers_per_token(handle):
-    """Whether the module at `handle` answers a dict with `word_emb` on a batch of strings (a
-    per-token module, to check with `describe_token_module`) rather than one vector per text.
-
-    Raises:
-        TokenModuleError: the handle does not exist or is not a callable SavedModel.
-    """
+def _answers_per_token(module):
     import tensorflow as tf
 
-    module = _load(handle)
     try:
         outputs = module(tf.constant(["a short sentence"]))
     except (TypeError, ValueError, tf.errors.OpError):
@@ -115,20 +108,9 @@ def answers_per_token(handle):
     return isinstance(outputs, dict) and WORD_EMBEDDING in outputs
 
 
-def describe_token_module(handle):
-    """Loads `handle` and checks it answers the per-token interface on text and on tokens.
-
-    Returns:
-        A `TokenModuleInfo`.
-
-    Raises:
-        TokenModuleError: (a `ValueError`) the handle does not exist, is not a SavedModel, or
-            answers something else than the interface of this module's docstring; the message
-            names the handle.
-    """
+def _describe(handle, module):
     import tensorflow as tf
 
-    module = _load(handle)
     try:
         on_text = module(tf.constant(["a short sentence", ""]))
         on_tokens = module({TOKENS: tf.constant([["a", "b", "c"], ["d", "", ""]]),
@@ -145,6 +127,42 @@ def describe_token_module(handle):
         raise TokenModuleError(f"{handle}: on 2 rows of 3 tokens the mask has shape "
                                f"{tuple(on_tokens[MASK].shape)}, not (2, 3)")
     return info
+
+
+def answers_per_token(handle):
+    """Whether the module at `handle` answers a dict with `word_emb` on a batch of strings (a
+    per-token module, to check with `describe_token_module`) rather than one vector per text.
+
+    Raises:
+        TokenModuleError: the handle does not exist or is not a callable SavedModel.
+    """
+    return _answers_per_token(_load(handle))
+
+
+def describe_token_module(handle):
+    """Loads `handle` and checks it answers the per-token interface on text and on tokens.
+
+    Returns:
+        A `TokenModuleInfo`.
+
+    Raises:
+        TokenModuleError: (a `ValueError`) the handle does not exist, is not a SavedModel, or
+            answers something else than the interface of this module's docstring; the message
+            names the handle.
+    """
+    return _describe(handle, _load(handle))
+
+
+def per_token_description(handle):
+    """`describe_token_module(handle)` for a per-token module, None for a module that answers
+    one vector per text (`answers_per_token` false): both questions with one load of the
+    module, which can take long for a large one.
+
+    Raises:
+        TokenModuleError: as `describe_token_module`.
+    """
+    module = _load(handle)
+    return _describe(handle, module) if _answers_per_token(module) else None
 
 
 @keras.saving.register_keras_serializable(package="nlpkit")

@@ -148,8 +148,7 @@ def check_hub_encoder_flags(parser, args):
                 "://" in model["hub_encoder"]
                 or os.path.isfile(os.path.join(model["hub_encoder"], "saved_model.pb"))):
             try:
-                if token_module.answers_per_token(model["hub_encoder"]):
-                    token_module.check_hub_encoder_flag(parser, model["hub_encoder"])
+                if token_module.per_token_description(model["hub_encoder"]) is not None:
                     per_token = True
             except token_module.TokenModuleError as error:
                 parser.error(f"--hub-encoder {error}")

@@ -277,8 +277,8 @@ def hub_encode(text, options):
     A per-token module (`nlpkit.layers.token_module`, ELMo's interface) tokenizes the text
     itself; its layers, mixed by a learned `ScalarMix`, take the place of the word embeddings:
     the recurrent encoder of `options` (`encode`) and its pooling (`pool`) make the vector."""
-    if token_module.answers_per_token(options.hub_encoder):
-        info = token_module.describe_token_module(options.hub_encoder)
+    info = token_module.per_token_description(options.hub_encoder)
+    if info is not None:
         mixed = token_module.mix_token_module(text, options.hub_encoder, info,
                                               trainable=options.hub_trainable,
                                               name=HUB_LAYER_NAME)

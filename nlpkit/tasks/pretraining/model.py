@@ -214,7 +214,8 @@ def build_bidirectional_lm(words, options=BiLMOptions(), *, batch_size=None, sta
     directions = {}
     for direction in ("forward", "backward"):
         ids = keras.Input(batch_shape=(batch_size, None), dtype="int32", name=f"{direction}_ids")
-        fed = layers.FixedBatchSize(batch_size, name=f"{direction}_fixed_batch")(ids) if stateful else ids
+        fed = (layers.FixedBatchSize(batch_size, name=f"{direction}_fixed_batch")(ids)
+               if stateful else ids)
         vectors = dropout(encoder(characters(fed)))
         top = run_direction(vectors, direction_layers(options, direction, stateful), dropout)[-1]
         directions[direction] = keras.Model(ids, softmax(dropout(top)), name=direction)

@@ -151,7 +151,7 @@ def module_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # These tests are about the flags: the stand-in module is taken for a sentence encoder
     # without being opened (tests/recipes/test_token_hub_encoder.py opens real ones).
-    monkeypatch.setattr(token_module, "answers_per_token", lambda handle: False)
+    monkeypatch.setattr(token_module, "per_token_description", lambda handle: None)
     return tmp_path / "module" / "1"
 
 
