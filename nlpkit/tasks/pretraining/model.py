@@ -21,6 +21,7 @@ import tensorflow as tf
 from keras import ops
 
 from nlpkit import layers
+from nlpkit.layers import token_module
 from nlpkit.cli import option, positive_int, rate
 
 CELLS = layers.RECURRENT_LAYERS
@@ -247,8 +248,8 @@ class BiLMTokenEncoder(keras.layers.Layer):
         self.dropout = model.get_layer("dropout")
 
     def call(self, features, training=False):
-        tokens = features["tokens"]
-        lengths = tf.cast(features["sequence_len"], tf.int32)
+        tokens = features[token_module.TOKENS]
+        lengths = tf.cast(features[token_module.SEQUENCE_LENGTH], tf.int32)
         mask = tf.sequence_mask(lengths, tf.shape(tokens)[1])
         # shape: (batch, time, projection_dim)
         vectors = self.encoder(character_ids(tokens, self.options.max_characters))
@@ -259,8 +260,8 @@ class BiLMTokenEncoder(keras.layers.Layer):
         backward = run_direction(self.dropout(reversed_vectors, training=training),
                                  self.stacks["backward"], self.dropout, mask=mask,
                                  training=training)
-        outputs = {"word_emb": tf.concat([vectors, vectors], axis=-1)}
+        outputs = {token_module.WORD_EMBEDDING: tf.concat([vectors, vectors], axis=-1)}
         for index, (ahead, behind) in enumerate(zip(forward, backward, strict=True), start=1):
             behind = tf.reverse_sequence(behind, lengths, seq_axis=1, batch_axis=0)
-            outputs[f"lstm_outputs{index}"] = tf.concat([ahead, behind], axis=-1)
+            outputs[f"{token_module.LAYER_PREFIX}{index}"] = tf.concat([ahead, behind], axis=-1)
         return outputs
