@@ -2,7 +2,7 @@ r"""Pretraining: an ELMo-style bidirectional language model on plain text, expor
 per-token TF Hub module for the NER and sentiment recipes' --hub-encoder.
 
     python recipes/pretrain.py                       # the built-in text, then export (~1-2 min)
-    python recipes/pretrain.py --data corpus.txt --vocab-size 20000 --units 512 --layers 2
+    python recipes/pretrain.py --data corpus.txt --vocab-size 10000 --units 256 --epochs 2
     python recipes/pretrain.py export                # export the last trained model again
     python recipes/ner.py --hub-encoder saved_models/pretrain/1 --hub-combine concat
 

@@ -30,9 +30,13 @@ and `score`; `saved_models/README.md` shows how to serve it.
 `--hub-encoder HANDLE` makes a TF Hub text-embedding module the encoder (text -> module ->
 dropout -> classifier; `--hub-trainable true` fine-tunes it): the model reads the raw text, so no
 tokenizer is fitted and the tokenizer, vocabulary, word-vector and encoder flags are refused.
-`export-encoder` writes the part of the model in `--run-dir` before its output layer (tokenizer,
-embedding, encoder, pooling) as a reusable Hub module `<export-dir>/<version>/` (default
-`saved_models/sentiment-encoder`), which `--hub-encoder` reads back.
+A per-token module (ELMo's interface, e.g. `recipes/pretrain.py`'s) gives a vector per word: a
+learned mix of its layers feeds the recurrent encoder in place of the word embeddings, or with
+`--hub-combine concat` next to the embeddings (`--embeddings` too) of the words the word
+tokenizer splits inside the model. `export-encoder` writes the part of the model in `--run-dir`
+before its output layer (tokenizer, embedding, encoder, pooling) as a reusable Hub module
+`<export-dir>/<version>/` (default `saved_models/sentiment-encoder`), which `--hub-encoder` reads
+back.
 """
 
 import argparse
@@ -109,15 +113,13 @@ def train(args, strategy):
         classification.read_labelled_data(args.data or SAMPLE, label_names),
         classification.read_labelled_data(args.dev_data, label_names) if args.dev_data else None,
         folds=args.folds, fold=args.fold, dev_fraction=args.dev_fraction, seed=args.split_seed)
-    if args.model == "hub":
-        # A Hub encoder (--hub-encoder) tokenizes the raw text itself: the model starts at text.
-        tokenizer = vectors = None
-        vector_options = cli.WordVectorOptions()
-        print(f"{len(train_texts)} training and {len(dev_texts)} dev texts, raw text into the "
-              f"Hub module {args.hub_encoder}, labels {label_names}")
-        train_examples = classification.text_examples(train_texts)
-        dev_examples = classification.text_examples(dev_texts)
-    else:
+    # A Hub encoder (--hub-encoder) reads the raw text itself: the model starts at text, and
+    # only the words a per-token module's mix joins (--hub-combine concat) need a tokenizer.
+    members = cli.ensemble_members(args, classification.ClassifierOptions, name="classifier",
+                                   monitor="val_accuracy", monitor_mode="max")
+    tokenizer = vectors = None
+    vector_options = cli.WordVectorOptions()
+    if args.model != "hub" or any(member.options.hub_combine == "concat" for member in members):
         tokenizer = classification.fit_tokenizer(
             args.tokenizer, train_texts.texts, args.vocab_size, args.max_length)
         # Pretrained word vectors (--embeddings): the file's most frequent words may join the
@@ -125,13 +127,21 @@ def train(args, strategy):
         vector_options = cli.WordVectorOptions.from_args(args)
         vectors = classification.load_word_vectors(vector_options, tokenizer, train_texts.texts,
                                                    seed=args.seed or 0)
-        print(f"{len(train_texts)} training and {len(dev_texts)} dev texts, "
-              f"{tokenizer.vocabulary_size} {args.tokenizer} ids, labels {label_names}")
-        if vectors:
-            print(vectors.describe())
+    words = f"{tokenizer.vocabulary_size} {args.tokenizer} ids, " if tokenizer else ""
+    if args.model == "hub":
+        print(f"{len(train_texts)} training and {len(dev_texts)} dev texts, raw text into the "
+              f"Hub module {args.hub_encoder}, {words}labels {label_names}")
+        train_examples = classification.text_examples(train_texts)
+        dev_examples = classification.text_examples(dev_texts)
+        model_tokenizer, tokenizer = tokenizer, None  # inside the model, not in front of it
+    else:
+        print(f"{len(train_texts)} training and {len(dev_texts)} dev texts, {words}labels "
+              f"{label_names}")
         # Tokenized once (cached datasets), then read by every ensemble member.
         train_examples = classification.tokenized_examples(train_texts, tokenizer)
         dev_examples = classification.tokenized_examples(dev_texts, tokenizer)
+    if vectors:
+        print(vectors.describe())
     dev_inputs = classification.model_inputs(dev_texts, tokenizer)
 
     # 2. Model: text -> token ids -> embedding -> encoder -> pooling -> classifier. The tokenizer
@@ -139,10 +149,10 @@ def train(args, strategy):
     # module does all but the classifier, on the raw text.
     def build_model(options, name):
         if options.encoder == "hub":
-            text = keras.Input(shape=(), dtype="string", name="text")
-            encoded = classification.hub_encode(text, options)
-            probabilities = classification.classify(encoded, len(label_names), options)
-            return keras.Model(text, probabilities, name=name)
+            concat = options.hub_combine == "concat"
+            return classification.build_classifier(
+                None, len(label_names), options, name, vectors=vectors if concat else None,
+                vector_options=vector_options, tokenizer=model_tokenizer if concat else None)
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         embedded = classification.embed(token_ids, tokenizer.vocabulary_size, options,
                                         vectors, vector_options)
@@ -162,8 +172,6 @@ def train(args, strategy):
 
     # 3. Train, with checkpoints, resumable backups, TensorBoard logs and early stopping; with
     # --ensemble/--member, several models one after another, averaged.
-    members = cli.ensemble_members(args, classification.ClassifierOptions, name="classifier",
-                                   monitor="val_accuracy", monitor_mode="max")
     trained = train_ensemble(
         members, build_model, train_examples, loss="sparse_categorical_crossentropy",
         metrics=["accuracy"], dev_data=dev_examples, strategy=strategy, score=dev_accuracy,
@@ -195,7 +203,8 @@ def hub_encoder_record(args):
     """The Hub module of a `--hub-encoder` run, for its run config (None for other runs)."""
     if args.model != "hub":
         return None
-    return {"handle": args.hub_encoder, "trainable": args.hub_trainable}
+    return {"handle": args.hub_encoder, "trainable": args.hub_trainable,
+            "combine": args.hub_combine}
 
 
 def export_version(args, tokenizer, model, label_names, config_record):

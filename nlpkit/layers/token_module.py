@@ -30,6 +30,8 @@ DEFAULT = "default"
 MASK = "mask"
 SEQUENCE_LENGTH = "sequence_len"
 TOKENS = "tokens"
+# How a task model uses the mix: next to its word embedding (ELMo's usual way) or instead of it.
+COMBINES = ("concat", "replace")
 
 _LAYER_NAME = re.compile(rf"^{LAYER_PREFIX}(\d+)$")
 

@@ -499,6 +499,20 @@ class WordTokenizer(_Tokenizer):
         tokens = _lower(tokens, self.lowercase)
         return tf.ragged.map_flat_values(self._table.lookup, tokens), starts, ends
 
+    def words(self, texts):
+        """Strings -> ragged words `(batch, (words))`: the words `tokenize` looks up (invalid
+        bytes replaced, normalized, split, cut to the words `max_length` keeps), not yet
+        lower-cased: `lookup(words(texts))` is `tokenize(texts)` without `[BOS]`/`[EOS]`.
+
+        Args:
+            texts: strings of shape `(batch,)` or `(batch, 1)`; a single string is a batch of 1.
+        """
+        texts = self._normalize(self._cut(replace_invalid_utf8(_as_string_batch(texts))))
+        words = self._splitter.tokenize(texts)
+        if self.max_length is not None:
+            words = words[:, : self.max_length - int(self.add_bos) - int(self.add_eos)]
+        return words
+
     def lookup(self, tokens):
         """Already-split words -> int32 ids of the same (dense or ragged) shape.
 
@@ -519,6 +533,61 @@ class WordTokenizer(_Tokenizer):
 
     def get_config(self):
         return {**super().get_config(), "split": self.split}
+
+
+@keras.saving.register_keras_serializable(package="nlpkit")
+class WordsAndIds(keras.layers.Layer):
+    """Strings `(batch,)` -> `(words, ids)`, both `(batch, length)`: a `WordTokenizer`'s words,
+    padded with "", and their ids, padded with 0, one to one. For models that read each word
+    twice: by its id (a word embedding) and as a string (a per-token Hub module, a character
+    encoder).
+
+    Args:
+        tokenizer: a `WordTokenizer` with a vocabulary and without `[BOS]`/`[EOS]` (which have
+            no word), or its serialized config.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: string tensor of shape `(batch,)` or `(batch, 1)`.
+
+    Returns:
+        `(words, ids)`: string words `(batch, length)` (as `tokenizer.words` gives them, not
+        lower-cased) and their int32 ids (`tokenizer.lookup`), padded to the longest string of
+        the batch (at least one column) or to `max_length` with `pad_to_max_length`.
+
+    Example:
+
+    >>> tokenizer = WordTokenizer(["[PAD]", "[UNK]", "[BOS]", "[EOS]", "the", "cat"])
+    >>> words, ids = WordsAndIds(tokenizer)(tf.constant(["the cat", "the"]))
+    >>> words.numpy().tolist(), ids.numpy().tolist()
+    ([[b'the', b'cat'], [b'the', b'']], [[4, 5], [4, 0]])
+    """
+
+    def __init__(self, tokenizer, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(tokenizer, dict):
+            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
+        if not isinstance(tokenizer, WordTokenizer) or tokenizer.add_bos or tokenizer.add_eos:
+            raise ValueError("WordsAndIds needs a WordTokenizer without [BOS]/[EOS] (they have "
+                             f"no word); got {tokenizer!r}")
+        tokenizer._require_vocabulary()
+        self.tokenizer = tokenizer
+        self.supports_jit = False  # string ops
+        self.built = True
+
+    def call(self, inputs):
+        words = self.tokenizer.words(inputs)
+        ids = self.tokenizer.lookup(words)
+        if self.tokenizer.pad_to_max_length:
+            shape = [None, self.tokenizer.max_length]
+        else:
+            # At least one column, as `WordTokenizer` pads, so an empty batch still feeds an RNN.
+            shape = tf.stack([words.nrows(), tf.maximum(words.bounding_shape(axis=1), 1)])
+        return words.to_tensor("", shape=shape), ids.to_tensor(PAD_ID, shape=shape)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer)}
 
 
 @keras.saving.register_keras_serializable(package="nlpkit")

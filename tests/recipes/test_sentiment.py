@@ -236,7 +236,7 @@ def test_a_word_vectors_hub_module_as_encoder_trains_exports_and_predicts(tmp_pa
     assert f"raw text into the Hub module {handle}" in result.stdout.decode()
     config = json.loads((tmp_path / "export" / "1" / "assets.extra" / "run_config.json")
                         .read_text())
-    assert config["hub_encoder"] == {"handle": handle, "trainable": False}
+    assert config["hub_encoder"] == {"handle": handle, "trainable": False, "combine": "replace"}
     assert config["flags"]["model"] == "hub" and config["models"][0]["hub_encoder"] == handle
     assert json.loads((tmp_path / "run" / "tokenizer.json").read_text()) is None
     assert unservable_ops(saved_model_op_types(tmp_path / "export" / "1")) == {}

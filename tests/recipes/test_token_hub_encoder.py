@@ -43,6 +43,27 @@ def test_sentiment_trains_with_the_mixed_module_under_a_recurrent_encoder(tmp_pa
     assert (tmp_path / "export" / "1" / "saved_model.pb").exists()
 
 
+def test_sentiment_concatenates_the_mix_with_pretrained_vectors_and_serves_raw_text(tmp_path,
+                                                                                    handle):
+    from tests.recipes.test_sentiment import write_vectors
+
+    write_vectors(tmp_path / "vectors.txt", ["the", "film", "good", "bad", "a"])
+    flags = ["--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export")]
+    result = run_sentiment("--epochs", "1", "--units", "8", "--pooling", "mean", "--seed", "1",
+                           "--hub-encoder", handle, "--hub-combine", "concat",
+                           "--embeddings", str(tmp_path / "vectors.txt"), *flags)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    config = json.loads((tmp_path / "run" / "run_config.json").read_text())
+    assert config["hub_encoder"] == {"handle": handle, "trainable": False, "combine": "concat"}
+    assert config["word_vectors"]["dimension"] == 4
+    # The tokenizer lives inside the model, so the export is still raw text in.
+    texts = ["the film is good", "a bad film", ""]
+    result = run_sentiment("predict", *flags, *texts)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    rows = [line.split("\t") for line in result.stdout.decode().splitlines()]
+    assert [row[2] for row in rows] == texts
+
+
 @pytest.mark.parametrize("recipe", ["ner", "sentiment"])
 def test_bad_handles_exit_with_2_naming_the_handle(tmp_path, handle, recipe, capsys):
     parse_args = recipe_module(recipe).parse_args

@@ -13,6 +13,7 @@ from nlpkit.text import (
     PAD_ID,
     CharacterTokenizer,
     WordPieceTokenizer,
+    WordsAndIds,
     WordTokenizer,
 )
 from tests.layer_checks import assert_config_round_trip, assert_model_saves_and_loads
@@ -110,6 +111,35 @@ def test_lookup_of_presplit_words_matches_tokenize():
     words = tf.ragged.constant([["The", "CAT", "zebra"], ["ﬁne"], []])
     expected = tokenizer.tokenize(["The CAT zebra", "ﬁne", ""])
     assert tokenizer.lookup(words).to_list() == expected.to_list()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"max_length": 3}, {"max_length": 4,
+                                                          "pad_to_max_length": True}])
+def test_words_and_ids_line_up_with_tokenize_on_every_kind_of_text(kwargs):
+    tokenizer = WordTokenizer(lowercase=True, **kwargs)
+    tokenizer.adapt(CORPUS + VALID_TEXTS)
+    texts = VALID_TEXTS + BAD_TEXTS
+    words, ids = WordsAndIds(tokenizer)(tf.constant(texts))
+    np.testing.assert_array_equal(ids.numpy(), tokenizer(tf.constant(texts)).numpy())
+    # Every word where there is an id, "" at the padding; the words as written (not lower-cased).
+    np.testing.assert_array_equal(words.numpy() != b"", ids.numpy() != PAD_ID)
+    np.testing.assert_array_equal(tokenizer.lookup(words).numpy()[ids.numpy() != PAD_ID],
+                                  ids.numpy()[ids.numpy() != PAD_ID])
+    assert words.numpy()[0, 0] == b"The"
+
+
+def test_words_and_ids_save_with_their_vocabulary_and_refuse_marked_tokenizers(tmp_path):
+    tokenizer = WordTokenizer(lowercase=True)
+    tokenizer.adapt(CORPUS)
+    text = keras.Input(shape=(), dtype="string")
+    model = keras.Model(text, WordsAndIds(tokenizer)(text)[1])
+    loaded = assert_model_saves_and_loads(model, tf.constant(["The cat sat.", ""]), tmp_path)
+    assert loaded.layers[1].tokenizer.vocabulary.tokens == tokenizer.vocabulary.tokens
+    for marked in ({"add_bos": True}, {"add_eos": True}):
+        with pytest.raises(ValueError, match="without \\[BOS\\]/\\[EOS\\]"):
+            WordsAndIds(WordTokenizer(["[PAD]", "[UNK]", "[BOS]", "[EOS]", "a"], **marked))
+    with pytest.raises(ValueError, match="has no vocabulary"):
+        WordsAndIds(WordTokenizer())
 
 
 def test_invalid_utf8_is_replaced_not_dropped():

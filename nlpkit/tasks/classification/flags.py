@@ -13,7 +13,12 @@ from nlpkit import cli
 from nlpkit.cli import NumberRange, add_option_flags, positive_int
 from nlpkit.data import DataFormatError
 from nlpkit.layers import token_module
-from nlpkit.tasks.classification.model import HUB_OPTIONS, TOKEN_HUB_OPTIONS, ClassifierOptions
+from nlpkit.tasks.classification.model import (
+    HUB_OPTIONS,
+    TOKEN_HUB_CONCAT_OPTIONS,
+    TOKEN_HUB_OPTIONS,
+    ClassifierOptions,
+)
 from nlpkit.text import RESERVED_TOKENS, vector_dimension
 
 FOLDS = NumberRange(int, minimum=2)
@@ -114,7 +119,9 @@ def check_hub_encoder_flags(parser, args):
     `--model` was left at its default), and the flags of models on token ids are refused when
     given a value other than their default: `--model` of another kind, `--tokenizer`,
     `--vocab-size`, `--max-length`, `--embeddings` and the embedding, encoder and pooling options
-    of `ClassifierOptions`. `--model hub` needs a handle, `--hub-trainable true` a Hub encoder,
+    of `ClassifierOptions`; with a per-token module the recurrent encoder's flags apply, and with
+    `--hub-combine concat` the tokenizer (`word` only), word-vector and embedding flags too.
+    `--model hub` needs a handle, `--hub-trainable true` a Hub encoder,
     and an ensemble cannot mix Hub members (text in) with others (token ids in). A local handle
     must be a SavedModel directory and is made absolute (the `.keras` file and the run config
     keep it, and it must resolve from anywhere). Call after `cli.member_overrides`, before
@@ -152,17 +159,21 @@ def check_hub_encoder_flags(parser, args):
                     per_token = True
             except token_module.TokenModuleError as error:
                 parser.error(f"--hub-encoder {error}")
-    used = TOKEN_HUB_OPTIONS if per_token else HUB_OPTIONS
-    flags = {_destination(flag): flag for flag in ("--" + dest.replace("_", "-")
-                                                    for dest in TOKENIZER_FLAGS)}
+    concat = per_token and any(model["hub_combine"] == "concat" for model in models)
+    if concat and args.tokenizer != "word":
+        parser.error("--hub-combine concat embeds whole words next to the module's: it needs "
+                     f"--tokenizer word, not {args.tokenizer}")
+    used = TOKEN_HUB_CONCAT_OPTIONS if concat else TOKEN_HUB_OPTIONS if per_token else HUB_OPTIONS
+    flags = {} if concat else {_destination(flag): flag for flag in (
+        "--" + dest.replace("_", "-") for dest in TOKENIZER_FLAGS)}
     flags.update({_destination(flag): flag
                   for name, flag in cli.option_flags(ClassifierOptions).items()
                   if name not in used})
     unused = [_flag_text(flag, model[dest]) for model in models for dest, flag in flags.items()
               if model[dest] != parser.get_default(dest)]
     if unused:
-        parser.error("--hub-encoder: the Hub module tokenizes, embeds and encodes the raw text "
-                     "itself, so these flags do not apply: "
+        parser.error("--hub-encoder: the Hub module reads the raw text itself, so these flags "
+                     "do not apply: "
                      f"{', '.join(dict.fromkeys(unused))}; leave them out")
     for changes in [vars(args)] + overrides:
         if "model" in changes:

@@ -20,6 +20,13 @@ tokenizes, embeds and pools by itself, so that model takes the raw text:
 
     text -> hub_encode -> classify -> probabilities
 
+A per-token module (ELMo's interface, `nlpkit.layers.token_module`) gives a vector per word
+instead: a learned `ScalarMix` of its layers replaces the word embeddings in front of the
+recurrent encoder, or (`hub_combine="concat"`) joins the classifier's own word embedding of the
+same words, split by the recipe's `WordTokenizer` inside the model (`nlpkit.text.WordsAndIds`):
+
+    text -> (words, ids) -> [module mix ; embed] -> encode -> pool -> classify -> probabilities
+
 `sentence_encoder` cuts any of these classifiers back to the part before `classify` (text or token
 ids -> the encoded vector), which `nlpkit.export.export_text_encoder` writes as a Hub module.
 """
@@ -47,9 +54,13 @@ HUB_LAYER_NAME = "hub_encoder"
 # The options a `"hub"` classifier uses: the module replaces tokenizer, embedding and encoder.
 HUB_OPTIONS = ("encoder", "dropout", "max_norm", "hub_encoder", "hub_trainable")
 # What a per-token module (ELMo's interface) also uses: its mixed layers replace the word
-# embeddings in front of the recurrent encoder and pooling.
+# embeddings in front of the recurrent encoder and pooling...
 TOKEN_HUB_OPTIONS = HUB_OPTIONS + ("cell", "bidirectional", "num_layers", "pooling", "units",
-                                   "recurrent_dropout")
+                                   "recurrent_dropout", "hub_combine")
+# ... or go next to them (hub_combine="concat"), whose options then apply too.
+TOKEN_HUB_CONCAT_OPTIONS = TOKEN_HUB_OPTIONS + ("embedding_dim", "embedding_dropout",
+                                                "embedding_dropout_unit")
+HUB_COMBINES = token_module.COMBINES
 # The width of randomly initialised word embeddings when `embedding_dim` is None; pretrained
 # vectors bring their own.
 DEFAULT_EMBEDDING_DIM = 128
@@ -112,6 +123,10 @@ class ClassifierOptions:
             `(batch, dim)`, such as those `nlpkit.export.export_text_encoder` writes.
         hub_trainable: For `"hub"`: fine-tune the module's trainable variables with the
             classifier (frozen by default, as `hub.KerasLayer` is).
+        hub_combine: For `"hub"` with a per-token module: its mix `"replace"`s the word
+            embeddings (default: the model needs no tokenizer) or goes next to (`"concat"`) the
+            embedding of the words a `WordTokenizer` splits, which may be pretrained vectors
+            (ELMo's usual way, with GloVe).
     """
 
     encoder: str = option("rnn", flag="--model", choices=ENCODERS,
@@ -156,6 +171,10 @@ class ClassifierOptions:
                                  default_text="false",
                                  help="fine-tune the --hub-encoder module's variables with the "
                                  "classifier, or keep them frozen")
+    hub_combine: str = option("replace", choices=HUB_COMBINES,
+                              help="a per-token --hub-encoder's mix replaces the word embeddings "
+                              "(no tokenizer), or goes next to those of the words the --tokenizer "
+                              "word splits (their flags and --embeddings then apply)")
 
     def __post_init__(self):
         if self.encoder not in ENCODERS:
@@ -178,12 +197,15 @@ class ClassifierOptions:
                 f"{self.encoder!r}, hub_encoder={self.hub_encoder!r}.")
         if self.hub_trainable and self.encoder != "hub":
             raise ValueError("hub_trainable fine-tunes a Hub module: it needs encoder='hub'.")
+        if self.hub_combine not in HUB_COMBINES:
+            raise ValueError(f"hub_combine must be one of {HUB_COMBINES}; got "
+                             f"{self.hub_combine!r}.")
         # JSON and flags give lists; a frozen dataclass keeps a hashable tuple.
         object.__setattr__(self, "widths", tuple(self.widths))
 
 
 def build_classifier(vocab_size, num_classes, options=ClassifierOptions(), name="classifier", *,
-                     vectors=None, vector_options=WordVectorOptions()):
+                     vectors=None, vector_options=WordVectorOptions(), tokenizer=None):
     """Builds a Keras classifier from token ids `(batch, time)` to probabilities `(batch, classes)`
     or, with the `"hub"` encoder, from raw text `(batch,)` strings (TensorFlow backend).
 
@@ -195,6 +217,8 @@ def build_classifier(vocab_size, num_classes, options=ClassifierOptions(), name=
         vectors: Optional pretrained word vectors of the vocabulary, an
             `nlpkit.text.EmbeddingMatrix` (see `embed`).
         vector_options: An `nlpkit.cli.WordVectorOptions`: how `vectors` are used.
+        tokenizer: For `"hub"` with `hub_combine="concat"` (and only there): the fitted
+            `nlpkit.text.WordTokenizer` whose words the model embeds next to the module's.
 
     Returns:
         An uncompiled `keras.Model`.
@@ -206,12 +230,10 @@ def build_classifier(vocab_size, num_classes, options=ClassifierOptions(), name=
     (None, 2)
     """
     if options.encoder == "hub":
-        if vectors is not None:
-            raise ValueError("the hub encoder reads raw text with its own vectors; it takes no "
-                             "pretrained word vectors")
         text = keras.Input(shape=(), dtype="string", name="text")
-        return keras.Model(text, classify(hub_encode(text, options), num_classes, options),
-                           name=name)
+        encoded = hub_encode(text, options, tokenizer=tokenizer, vectors=vectors,
+                             vector_options=vector_options)
+        return keras.Model(text, classify(encoded, num_classes, options), name=name)
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedded = embed(token_ids, vocab_size, options, vectors, vector_options)
     states = encode(embedded, options)
@@ -268,23 +290,50 @@ def _embedding_dim(options):
     return DEFAULT_EMBEDDING_DIM if options.embedding_dim is None else options.embedding_dim
 
 
-def hub_encode(text, options):
+def hub_encode(text, options, *, tokenizer=None, vectors=None,
+               vector_options=WordVectorOptions()):
     """Raw text `(batch,)` strings -> the Hub module's vector `(batch, dim)`: an
     `nlpkit.layers.HubLayer` named "hub_encoder" on `options.hub_encoder`, fine-tuned when
     `options.hub_trainable`. Build it under the training strategy's scope (`nlpkit.training.train`
     calls the model builder there), so that the module's variables are the strategy's.
 
-    A per-token module (`nlpkit.layers.token_module`, ELMo's interface) tokenizes the text
-    itself; its layers, mixed by a learned `ScalarMix`, take the place of the word embeddings:
-    the recurrent encoder of `options` (`encode`) and its pooling (`pool`) make the vector."""
+    A per-token module (`nlpkit.layers.token_module`, ELMo's interface) gives a vector per
+    word; its layers, mixed by a learned `ScalarMix`, take the place of the word embeddings
+    (the module splits the text itself), or with `options.hub_combine == "concat"` go next to
+    `embed`'s embedding of the words `tokenizer` splits (`vectors` as in `embed`), both read
+    from the same words (`nlpkit.text.WordsAndIds`). The recurrent encoder of `options`
+    (`encode`) and its pooling (`pool`) make the vector.
+
+    Raises:
+        ValueError: `tokenizer` or `vectors` without a per-token module and `"concat"`, or
+            `"concat"` without a `tokenizer`.
+    """
     info = token_module.per_token_description(options.hub_encoder)
-    if info is not None:
+    concat = info is not None and options.hub_combine == "concat"
+    if not concat and (tokenizer is not None or vectors is not None):
+        raise ValueError("a tokenizer and word vectors go with a per-token Hub module and "
+                         "hub_combine='concat' only; the module reads the raw text itself")
+    if info is None:
+        return layers.HubLayer(options.hub_encoder, trainable=options.hub_trainable,
+                               name=HUB_LAYER_NAME)(text)
+    if not concat:
         mixed = token_module.mix_token_module(text, options.hub_encoder, info,
                                               trainable=options.hub_trainable,
                                               name=HUB_LAYER_NAME)
         return pool(encode(mixed, options), options)
-    return layers.HubLayer(options.hub_encoder, trainable=options.hub_trainable,
-                           name=HUB_LAYER_NAME)(text)
+    if tokenizer is None:
+        raise ValueError("hub_combine='concat' embeds the words of a WordTokenizer next to the "
+                         "module's layers: pass the fitted tokenizer")
+    from nlpkit.text import WordsAndIds  # TensorFlow string ops, like the Hub module
+
+    # shape: (batch, time) words padded with "", and their ids padded with 0
+    words, token_ids = WordsAndIds(tokenizer, name="words_and_ids")(text)
+    mixed = token_module.mix_token_module(words, options.hub_encoder, info,
+                                          trainable=options.hub_trainable, name=HUB_LAYER_NAME)
+    embedded = embed(token_ids, tokenizer.vocabulary_size, options, vectors, vector_options)
+    # shape: (batch, time, embedding width + module width); both masks are the words'
+    joined = keras.layers.Concatenate(name="embedding_and_hub")([embedded, mixed])
+    return pool(encode(joined, options), options)
 
 
 def encode(embedded, options):

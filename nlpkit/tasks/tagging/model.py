@@ -38,7 +38,7 @@ from nlpkit.tasks.tagging.data import (
 CHARACTER_ENCODERS = ("cnn", "lstm", "none")
 DECODERS = ("crf", "softmax")
 # How a per-token Hub module's mixed layers join the word features.
-HUB_COMBINES = ("concat", "replace")
+HUB_COMBINES = token_module.COMBINES
 # The width of randomly initialised word embeddings when `embedding_dim` is None; pretrained
 # vectors bring their own.
 DEFAULT_EMBEDDING_DIM = 100

@@ -193,3 +193,31 @@ def test_hub_encoder_flags_that_cannot_be_used_are_usage_errors(module_dir, caps
         hub_flags_parser()(*argv)
     assert raised.value.code == 2
     assert message in " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--hub-combine", "concat", "--tokenizer", "wordpiece"],
+     "--hub-combine concat embeds whole words next to the module's: it needs --tokenizer word"),
+    (["--embeddings", "vectors.txt"], "do not apply: --embeddings vectors.txt"),
+    (["--hub-combine", "concat", "--widths", "2,3"], "do not apply: --widths 2,3"),
+])
+def test_a_per_token_module_takes_word_flags_only_with_concat(module_dir, monkeypatch, capsys,
+                                                              argv, message):
+    monkeypatch.setattr(token_module, "per_token_description",
+                        lambda handle: token_module.TokenModuleInfo(("word_emb",), 8))
+    parse = hub_flags_parser()
+    args = parse("--hub-encoder", "module/1", "--hub-combine", "concat", "--embeddings",
+                 "vectors.txt", "--vocab-size", "500", "--embedding-dim", "50",
+                 "--embedding-dropout", "0.1", "--units", "64")
+    assert (args.model, args.hub_combine, args.embeddings) == ("hub", "concat", "vectors.txt")
+    with pytest.raises(SystemExit) as raised:
+        parse("--hub-encoder", "module/1", *argv)
+    assert raised.value.code == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_sentence_module_has_no_words_to_concatenate_with(module_dir, capsys):
+    with pytest.raises(SystemExit) as raised:
+        hub_flags_parser()("--hub-encoder", "module/1", "--hub-combine", "concat")
+    assert raised.value.code == 2
+    assert "do not apply: --hub-combine concat" in capsys.readouterr().err

@@ -1,6 +1,8 @@
 """build_classifier and ClassifierOptions: every encoder builds, trains a step, masks padding,
 saves; the options' flags build the model they describe."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -161,9 +163,10 @@ def test_every_option_is_a_flag_with_its_default():
     assert options_from_args(ClassifierOptions, args) == ClassifierOptions()
     parser, _ = parsed_flags()
     help_text = " ".join(parser.format_help().split())
-    for flag in ("--model", "--layers", "--embedding-dim", "--max-norm", "--bidirectional"):
+    for flag in ("--model", "--layers", "--embedding-dim", "--max-norm", "--bidirectional",
+                 "--hub-combine"):
         assert flag in help_text
-    assert "(default: 3,4,5)" in help_text and len(dataclasses.fields(ClassifierOptions)) == 17
+    assert "(default: 3,4,5)" in help_text and len(dataclasses.fields(ClassifierOptions)) == 18
 
 
 def test_bad_option_values_are_usage_errors(capsys):
@@ -420,10 +423,61 @@ def test_hub_options_go_together():
 
 
 @hub_only
-def test_a_hub_classifier_takes_no_word_vectors(text_module, tmp_path):
-    with pytest.raises(ValueError, match="takes no pretrained word vectors"):
+def test_a_sentence_hub_classifier_takes_no_word_vectors(text_module, tmp_path):
+    with pytest.raises(ValueError, match="go with a per-token Hub module and hub_combine='concat'"):
         build_classifier(None, 2, ClassifierOptions(encoder="hub", hub_encoder=text_module),
                          vectors=word_vectors(tmp_path), vector_options=vector_options())
+
+
+@pytest.fixture(scope="module")
+def token_module_handle(tmp_path_factory):
+    if not layer_checks.backend_is_tensorflow():
+        pytest.skip("Hub modules need the TensorFlow backend")
+    from tests.export.tiny_token_module import export_tiny_token_module
+
+    return export_tiny_token_module(tmp_path_factory.mktemp("hub") / "tiny")
+
+
+@hub_only
+def test_concat_joins_each_words_embedding_and_module_mix_and_padding_changes_nothing(
+        token_module_handle):
+    import tensorflow as tf
+
+    from nlpkit.text import WordTokenizer
+
+    keras.utils.set_random_seed(3)
+    tokenizer = WordTokenizer(["[PAD]", "[UNK]", "[BOS]", "[EOS]", "the", "cat", "sat"],
+                              lowercase=True)
+    model = build_classifier(None, 2, ClassifierOptions(
+        encoder="hub", hub_encoder=token_module_handle, hub_combine="concat", embedding_dim=3,
+        units=4, pooling="mean", dropout=0.0), tokenizer=tokenizer)
+    texts = tf.constant(["The cat sat", "the dog", ""])
+    joined = keras.Model(model.input, model.get_layer("embedding_and_hub").output)(texts)
+    mixed = keras.Model(model.input, model.get_layer("hub_encoder_mix").output)(texts)
+    joined, mixed = keras.ops.convert_to_numpy(joined), keras.ops.convert_to_numpy(mixed)
+    assert joined.shape == (3, 3, 3 + 8)
+    rows = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings)
+    ids = np.array([[4, 5, 6], [4, 1, 0], [0, 0, 0]])  # lower-cased words, "dog" unknown
+    np.testing.assert_allclose(joined[..., :3], rows[ids], atol=1e-6)
+    np.testing.assert_allclose(joined[..., 3:], mixed, atol=1e-6)
+    # The module reads the words as written ("The" is not its "the"), the embedding lower-cased.
+    assert np.abs(mixed[0, 0] - mixed[1, 0]).max() > 1e-4
+    alone = keras.ops.convert_to_numpy(model(tf.constant(["the dog"])))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(texts))[1], alone[0], atol=1e-5)
+
+
+@hub_only
+def test_concat_needs_the_tokenizer_and_replace_takes_none(token_module_handle):
+    from nlpkit.text import WordTokenizer
+
+    options = ClassifierOptions(encoder="hub", hub_encoder=token_module_handle)
+    with pytest.raises(ValueError, match="hub_combine='concat' embeds the words"):
+        build_classifier(None, 2, dataclasses.replace(options, hub_combine="concat"))
+    with pytest.raises(ValueError, match="go with a per-token Hub module and hub_combine"):
+        build_classifier(None, 2, options, tokenizer=WordTokenizer(["[PAD]", "[UNK]", "[BOS]",
+                                                                    "[EOS]", "the"]))
+    with pytest.raises(ValueError, match="hub_combine must be one of"):
+        dataclasses.replace(options, hub_combine="sum")
 
 
 @pytest.mark.parametrize("encoder, kwargs, width", [

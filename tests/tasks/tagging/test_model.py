@@ -125,3 +125,41 @@ def test_pretrained_vectors_and_bad_options():
         TaggerOptions(decoder="hmm")
     with pytest.raises(ValueError, match="num_layers"):
         TaggerOptions(num_layers=0)
+
+
+@pytest.fixture(scope="module")
+def token_module_handle(tmp_path_factory):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("Hub modules need the TensorFlow backend")
+    from tests.export.tiny_token_module import export_tiny_token_module
+
+    return export_tiny_token_module(tmp_path_factory.mktemp("hub") / "tiny")
+
+
+@pytest.mark.parametrize("combine", ["concat", "replace"])
+def test_a_per_token_module_goes_next_to_or_instead_of_the_word_embedding(token_module_handle,
+                                                                         combine):
+    from tests.export.tiny_token_module import WORDS
+
+    options = dataclasses.replace(SMALL, char_encoder="none", casing=False,
+                                  hub_encoder=token_module_handle, hub_combine=combine)
+    model = build_tagger(20, 10, TAGS, options)
+    inputs = {name: value for name, value in model.input.items() if name != "gold_tags"}
+    emissions = keras.Model(inputs, model.get_layer("emissions").output)
+    given = features()
+    given = {"word_ids": given["word_ids"],
+             "tokens": np.where(given["word_ids"] > 0,
+                                np.array(WORDS, dtype=object)[given["word_ids"] % len(WORDS)],
+                                "").astype(object)}
+    scores = np.asarray(emissions(given))
+    # Other word ids change the scores only where the word embedding is still used.
+    other_ids = np.where(given["word_ids"] > 0, 20 - given["word_ids"], 0).astype("int32")
+    changed = np.abs(np.asarray(emissions({**given, "word_ids": other_ids})) - scores).max()
+    assert (changed > 1e-4) == (combine == "concat")
+    # The module reads the words: other words, other scores in both modes.
+    shifted = np.where(given["word_ids"] > 0, np.roll(given["tokens"], 1, axis=1), "")
+    assert np.abs(np.asarray(emissions({**given, "tokens": shifted.astype(object)}))
+                  - scores).max() > 1e-4
+    # Padding changes nothing: the padded sentence's first three words alone.
+    alone = np.asarray(emissions({name: value[:1, :3] for name, value in given.items()}))
+    np.testing.assert_allclose(scores[0, :3], alone[0], atol=1e-5)
