@@ -504,3 +504,24 @@ def test_an_ensemble_has_no_sentence_encoder_of_its_own():
     ensemble = average_models([small("cnn", name="member_0"), small("boe", name="member_1")])
     with pytest.raises(ValueError, match="an ensemble has one encoder per member"):
         sentence_encoder(ensemble)
+
+
+@hub_only
+@pytest.mark.parametrize("trainable", [False, True])
+def test_a_per_token_module_trains_only_when_asked_and_its_mix_always(token_module_handle,
+                                                                      trainable):
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(4)
+    model = build_classifier(None, 2, ClassifierOptions(
+        encoder="hub", hub_encoder=token_module_handle, hub_trainable=trainable, units=4,
+        pooling="mean", dropout=0.0))
+    module, mix = model.get_layer("hub_encoder"), model.get_layer("hub_encoder_mix")
+    before = [keras.ops.convert_to_numpy(w) for w in module.weights + mix.weights]
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+    model.train_on_batch(tf.constant(["the cat sat", "a bad film", "good dog"]),
+                         np.array([1, 0, 1]))
+    after = [keras.ops.convert_to_numpy(w) for w in module.weights + mix.weights]
+    moved = [np.abs(a - b).max() > 0 for a, b in zip(after, before, strict=True)]
+    assert any(moved[:len(module.weights)]) == trainable
+    assert all(moved[len(module.weights):])  # the layer weights and gamma of the mix
