@@ -499,19 +499,22 @@ class WordTokenizer(_Tokenizer):
         tokens = _lower(tokens, self.lowercase)
         return tf.ragged.map_flat_values(self._table.lookup, tokens), starts, ends
 
-    def words(self, texts):
-        """Strings -> ragged words `(batch, (words))`: the words `tokenize` looks up (invalid
-        bytes replaced, normalized, split, cut to the words `max_length` keeps), not yet
-        lower-cased: `lookup(words(texts))` is `tokenize(texts)` without `[BOS]`/`[EOS]`.
+    def words_and_ids(self, texts):
+        """Strings -> ragged `(words, ids)`, each `(batch, (words))`: the words `tokenize` looks
+        up (invalid bytes replaced, normalized, split, cut to the words `max_length` keeps) as
+        they are, not lower-cased, and their int32 ids, which are `tokenize(texts)` without
+        `[BOS]`/`[EOS]`. Each text is normalized and split once for both.
 
         Args:
             texts: strings of shape `(batch,)` or `(batch, 1)`; a single string is a batch of 1.
         """
+        self._require_vocabulary()
         texts = self._normalize(self._cut(replace_invalid_utf8(_as_string_batch(texts))))
         words = self._splitter.tokenize(texts)
         if self.max_length is not None:
             words = words[:, : self.max_length - int(self.add_bos) - int(self.add_eos)]
-        return words
+        ids = tf.ragged.map_flat_values(self._table.lookup, _lower(words, self.lowercase))
+        return words, tf.cast(ids, tf.int32)
 
     def lookup(self, tokens):
         """Already-split words -> int32 ids of the same (dense or ragged) shape.
@@ -551,9 +554,9 @@ class WordsAndIds(keras.layers.Layer):
         inputs: string tensor of shape `(batch,)` or `(batch, 1)`.
 
     Returns:
-        `(words, ids)`: string words `(batch, length)` (as `tokenizer.words` gives them, not
-        lower-cased) and their int32 ids (`tokenizer.lookup`), padded to the longest string of
-        the batch (at least one column) or to `max_length` with `pad_to_max_length`.
+        `(words, ids)`: string words `(batch, length)` (as `tokenizer.words_and_ids` gives
+        them, not lower-cased) and their int32 ids, padded to the longest string of the batch
+        (at least one column) or to `max_length` with `pad_to_max_length`.
 
     Example:
 
@@ -576,8 +579,7 @@ class WordsAndIds(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        words = self.tokenizer.words(inputs)
-        ids = self.tokenizer.lookup(words)
+        words, ids = self.tokenizer.words_and_ids(inputs)
         if self.tokenizer.pad_to_max_length:
             shape = [None, self.tokenizer.max_length]
         else:
